@@ -1,0 +1,50 @@
+# freight: `make install` sets up a fresh Debian machine (as root); `make test` runs the suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := busybox-static runc tini mmdebstrap iproute2 procps python3-venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install apt venv demo test test-unit test-integration test-slow lint bench clean
+
+install: apt venv
+	ln -sf $(CURDIR)/$(VENV)/bin/freight /usr/local/bin/freight
+	ln -sf $(CURDIR)/$(VENV)/bin/freightd /usr/local/bin/freightd
+
+apt:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+venv:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+
+# Install, start the daemon, make busybox from the host, run a container, list containers.
+demo: install
+	freight daemon start
+	freight image bootstrap busybox
+	freight run --rm busybox echo hello from a freight container
+	freight run --name demo-$$RANDOM busybox sh -c 'echo "I am $$(hostname), pid $$$$"'
+	freight ps -a
+
+lint:
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(PY) -m pytest -q -x --durations=15
+
+test-unit:
+	$(PY) -m pytest -q tests/unit
+
+test-slow:
+	$(PY) -m pytest -q -m slow
+
+bench:
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,238 @@
+"""Engine API container endpoints: create, list, inspect, start, stop, kill,
+restart, wait, logs, attach (output), remove.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+from freight.apiserver import container_json as wire
+from freight.apiserver.http import (
+    AnyResponse,
+    HijackResponse,
+    Request,
+    StreamingResponse,
+    empty_response,
+    encode_json,
+    json_response,
+)
+from freight.apiserver.router import Router
+from freight.apiserver.streams import HijackedStream
+from freight.dockerapi import stdcopy
+from freight.errors import InvalidArgument
+from freight.services.clock import parse_rfc3339
+from freight.services.containers import ContainerService
+from freight.services.logs import LogEntry, LogQuery
+from freight.services.model import Container
+
+STREAM_IDS = {"stdout": stdcopy.StreamId.STDOUT, "stderr": stdcopy.StreamId.STDERR}
+
+
+class ContainerRoutes:
+    def __init__(self, containers: ContainerService, default_runtime: str) -> None:
+        self.containers = containers
+        self.default_runtime = default_runtime
+
+    def register(self, r: Router) -> None:
+        r.add("POST", "/containers/create", self.create)
+        r.add("GET", "/containers/json", self.list)
+        r.add("GET", "/containers/{id}/json", self.inspect)
+        r.add("POST", "/containers/{id}/start", self.start)
+        r.add("POST", "/containers/{id}/stop", self.stop)
+        r.add("POST", "/containers/{id}/kill", self.kill)
+        r.add("POST", "/containers/{id}/restart", self.restart)
+        r.add("POST", "/containers/{id}/wait", self.wait)
+        r.add("GET", "/containers/{id}/logs", self.logs)
+        r.add("POST", "/containers/{id}/attach", self.attach)
+        r.add("DELETE", "/containers/{id}", self.remove)
+
+    async def create(self, req: Request) -> AnyResponse:
+        body = await req.json(default=None)
+        if body is None:
+            raise InvalidArgument("config cannot be empty in order to create a container")
+        create = wire.parse_create(req.query.get("name", "") or "", body, self.default_runtime)
+        c, warnings = await self.containers.create(create)
+        return json_response({"Id": c.id, "Warnings": warnings}, status=201)
+
+    async def list(self, req: Request) -> AnyResponse:
+        filters = req.query.filters()
+        show_all = req.query.bool("all")
+        limit = req.query.int("limit", 0)
+        found = [c for c in self.containers.list() if _matches(c, filters, self.containers)]
+        if not show_all and not limit:
+            found = [c for c in found if c.state.running]
+        if limit > 0:
+            found = found[:limit]
+        return json_response([wire.summary_json(c) for c in found])
+
+    async def inspect(self, req: Request) -> AnyResponse:
+        c = self.containers.get(req.params["id"])
+        files = str(self.containers.data_root / "containers" / c.id)
+        graph = self.containers.images.snapshot_dirs(c.snapshot_key)
+        return json_response(wire.inspect_json(c, files, graph))
+
+    async def start(self, req: Request) -> AnyResponse:
+        started = await self.containers.start(req.params["id"])
+        return empty_response(204 if started else 304)
+
+    async def stop(self, req: Request) -> AnyResponse:
+        timeout = req.query.int("t", -999) if "t" in req.query else None
+        stopped = await self.containers.stop(
+            req.params["id"], timeout, req.query.get("signal") or None
+        )
+        return empty_response(204 if stopped else 304)
+
+    async def kill(self, req: Request) -> AnyResponse:
+        await self.containers.kill(req.params["id"], req.query.get("signal") or "SIGKILL")
+        return empty_response(204)
+
+    async def restart(self, req: Request) -> AnyResponse:
+        timeout = req.query.int("t") if "t" in req.query else None
+        await self.containers.restart(req.params["id"], timeout, req.query.get("signal") or None)
+        return empty_response(204)
+
+    async def wait(self, req: Request) -> AnyResponse:
+        condition = req.query.get("condition") or "not-running"
+        future = self.containers.wait_future(req.params["id"], condition)
+
+        async def body() -> AsyncIterator[bytes]:
+            status = await future
+            yield encode_json({"StatusCode": status.exit_code, "Error": None})
+
+        return StreamingResponse(body())
+
+    async def logs(self, req: Request) -> AnyResponse:
+        q = req.query
+        query = _log_query(req, follow=q.bool("follow"))
+        if not (query.stdout or query.stderr):
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        c = self.containers.get(req.params["id"])
+        entries = self.containers.logs(c.id, query)
+        return StreamingResponse(
+            _frames(entries, c.config.tty, q.bool("timestamps")), content_type=_stream_type(c)
+        )
+
+    async def attach(self, req: Request) -> AnyResponse:
+        c = self.containers.get(req.params["id"])
+        q = req.query
+        query = LogQuery(stdout=q.bool("stdout"), stderr=q.bool("stderr"))
+        with_logs, stream = q.bool("logs"), q.bool("stream")
+        # Registered now, before the client gets a chance to start the container.
+        live = self.containers.attach_output(c.id, query) if stream else None
+        past = self.containers.logs(c.id, query) if with_logs else None
+
+        async def handler(conn: HijackedStream) -> None:
+            drain = asyncio.create_task(_discard_input(conn))
+            try:
+                for source in (past, live):
+                    if source is not None:
+                        async for chunk in _frames(source, c.config.tty, False):
+                            await conn.write(chunk)
+            finally:
+                drain.cancel()
+
+        return HijackResponse(handler, multiplexed=not c.config.tty)
+
+    async def remove(self, req: Request) -> AnyResponse:
+        await self.containers.remove(
+            req.params["id"], force=req.query.bool("force"), volumes=req.query.bool("v")
+        )
+        return empty_response(204)
+
+
+def _stream_type(c: Container) -> str:
+    return (
+        "application/vnd.docker.raw-stream"
+        if c.config.tty
+        else "application/vnd.docker.multiplexed-stream"
+    )
+
+
+def _log_query(req: Request, follow: bool) -> LogQuery:
+    q = req.query
+    tail_text = q.get("tail") or "all"
+    tail = None if tail_text == "all" else _int_param(tail_text, "tail")
+    return LogQuery(
+        stdout=q.bool("stdout"),
+        stderr=q.bool("stderr"),
+        tail=tail if tail is None or tail >= 0 else None,
+        since=_time_param(q.get("since")),
+        until=_time_param(q.get("until")),
+        follow=follow,
+    )
+
+
+def _int_param(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid value for {name}: {text!r}") from e
+
+
+def _time_param(text: str | None) -> float:
+    """Unix seconds with optional fraction ("1700000000.123"), or RFC 3339."""
+    if not text:
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339(text)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid time value {text!r}") from e
+
+
+async def _frames(
+    entries: AsyncIterator[LogEntry], tty: bool, timestamps: bool
+) -> AsyncIterator[bytes]:
+    async for e in entries:
+        data = (e.time.encode() + b" " + e.data) if timestamps else e.data
+        yield (
+            data
+            if tty
+            else stdcopy.encode_frame(STREAM_IDS.get(e.stream, stdcopy.StreamId.STDOUT), data)
+        )
+
+
+async def _discard_input(conn: HijackedStream) -> None:
+    """Stdin is not wired yet (interactive issue): read and drop what the client sends."""
+    with contextlib.suppress(Exception):
+        while await conn.read():
+            pass
+
+
+def _matches(c: Container, filters: dict[str, list[str]], svc: ContainerService) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if not any(_match_one(c, key, v, svc) for v in values):
+            return False
+    return True
+
+
+def _match_one(c: Container, key: str, value: str, svc: ContainerService) -> bool:
+    if key == "status":
+        return c.state.status == value
+    if key == "name":
+        return re.search(value.lstrip("/"), c.name) is not None
+    if key == "id":
+        return c.id.startswith(value)
+    if key == "label":
+        k, eq, v = value.partition("=")
+        return k in c.config.labels and (not eq or c.config.labels[k] == v)
+    if key == "ancestor":
+        return _is_ancestor(c, value, svc)
+    if key in ("exited",):
+        return c.state.status == "exited" and str(c.state.exit_code) == value
+    raise InvalidArgument(f"invalid filter '{key}'")
+
+
+def _is_ancestor(c: Container, value: str, svc: ContainerService) -> bool:
+    try:
+        return svc.images.resolve(value) == c.image_id
+    except Exception:
+        return c.config.image == value

@@ -1,0 +1,172 @@
+"""Engine API system endpoints: /_ping, /version, /info; and the swarm family,
+which answers as a Docker daemon that is not part of a swarm.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from freight import __version__
+from freight.apiserver.http import AnyResponse, Request, json_response, text_response
+from freight.apiserver.router import Router
+from freight.dockerapi import versions
+from freight.errors import Unavailable
+from freight.services.containers import ContainerService
+from freight.services.images import ImageService, host_architecture
+
+NOT_A_SWARM_MANAGER = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+    "to connect this node to swarm and try again."
+)
+SWARM_PREFIXES = ("/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs")
+
+NO_CACHE = [
+    ("Cache-Control", "no-cache, no-store, must-revalidate"),
+    ("Pragma", "no-cache"),
+    ("Builder-Version", "1"),
+]
+
+
+@dataclass
+class SystemRoutes:
+    containers: ContainerService
+    images: ImageService
+    data_root: Path
+    default_runtime: str
+    runtimes: dict[str, str]  # name -> path
+    cgroup_version: str
+    daemon_id: str
+
+    def register(self, r: Router) -> None:
+        r.add("GET", "/_ping", self.ping)
+        r.add("GET", "/version", self.version)
+        r.add("GET", "/info", self.info)
+        for prefix in SWARM_PREFIXES:
+            for method in ("GET", "POST", "DELETE"):
+                r.add(method, prefix, self.swarm)
+                r.add(method, prefix + "/{rest:path}", self.swarm)
+
+    async def ping(self, req: Request) -> AnyResponse:
+        return text_response("OK", headers=NO_CACHE + [("Swarm", "inactive")])
+
+    async def version(self, req: Request) -> AnyResponse:
+        uname = platform.uname()
+        details = {
+            "ApiVersion": versions.API_VERSION,
+            "MinAPIVersion": versions.MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": f"python{platform.python_version()}",
+            "Os": "linux",
+            "Arch": host_architecture(),
+            "KernelVersion": uname.release,
+            "BuildTime": "",
+            "Experimental": "false",
+        }
+        return json_response(
+            {
+                "Platform": {"Name": "Freight Engine"},
+                "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
+                "Version": __version__,
+                **{k: v for k, v in details.items() if k not in ("ApiVersion", "Experimental")},
+                "ApiVersion": versions.API_VERSION,
+            }
+        )
+
+    async def info(self, req: Request) -> AnyResponse:
+        return json_response(self._info())
+
+    def _info(self) -> dict[str, Any]:
+        containers = self.containers.list()
+        states = [c.state.status for c in containers]
+        uname = platform.uname()
+        return {
+            "ID": self.daemon_id,
+            "Containers": len(containers),
+            "ContainersRunning": states.count("running"),
+            "ContainersPaused": states.count("paused"),
+            "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
+            "Images": len(self.images.list()),
+            "Driver": "overlayfs",
+            "DriverStatus": [["Backing Filesystem", "overlay"]],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["null"],
+                "Authorization": None,
+                "Log": ["json-file"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": True,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": False,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "Debug": False,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": self.cgroup_version,
+            "NEventsListener": 0,
+            "KernelVersion": uname.release,
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": uname.machine,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {
+                "IndexConfigs": {},
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "Mirrors": [],
+            },
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+            "GenericResources": None,
+            "DockerRootDir": str(self.data_root),
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": __version__,
+            "Runtimes": {name: {"path": path} for name, path in self.runtimes.items()},
+            "DefaultRuntime": self.default_runtime,
+            "Swarm": {
+                "NodeID": "",
+                "NodeAddr": "",
+                "LocalNodeState": "inactive",
+                "ControlAvailable": False,
+                "Error": "",
+                "RemoteManagers": None,
+            },  # fmt: skip
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "",
+            "ContainerdCommit": {"ID": ""},
+            "RuncCommit": {"ID": ""},
+            "InitCommit": {"ID": ""},
+            "SecurityOptions": [],
+            "Warnings": None,
+        }
+
+    async def swarm(self, req: Request) -> AnyResponse:
+        raise Unavailable(NOT_A_SWARM_MANAGER)
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return "Linux"

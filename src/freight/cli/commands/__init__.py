@@ -1,0 +1,88 @@
+"""The command table: command name -> module that implements it.
+
+Owns: which commands exist, their one-line summaries (for ``freight --help``)
+and aliases (``container ls`` is ``ps``). Modules are imported only when
+their command runs — pip's ``commands/__init__.py`` pattern — because
+importing every command would cost the start time the CLI is measured on.
+Each module has a ``main(session, argv) -> int`` function per entry.
+"""
+
+from __future__ import annotations
+
+# name -> (module, function, summary)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("freight.cli.commands.run", "run_main", "Create and run a new container from an image"),
+    "create": ("freight.cli.commands.run", "create_main", "Create a new container"),
+    "start": ("freight.cli.commands.run", "start_main", "Start one or more stopped containers"),
+    "stop": ("freight.cli.commands.lifecycle", "stop_main", "Stop one or more running containers"),
+    "kill": ("freight.cli.commands.lifecycle", "kill_main", "Kill one or more running containers"),
+    "restart": ("freight.cli.commands.lifecycle", "restart_main", "Restart one or more containers"),
+    "rm": ("freight.cli.commands.lifecycle", "rm_main", "Remove one or more containers"),
+    "wait": (
+        "freight.cli.commands.lifecycle",
+        "wait_main",
+        "Block until one or more containers stop, then print their exit codes",
+    ),
+    "ps": ("freight.cli.commands.ps", "main", "List containers"),
+    "logs": ("freight.cli.commands.logs", "main", "Fetch the logs of a container"),
+    "inspect": ("freight.cli.commands.inspect", "main", "Return low-level information on Docker objects"),
+    "images": ("freight.cli.commands.images", "images_main", "List images"),
+    "rmi": ("freight.cli.commands.images", "rmi_main", "Remove one or more images"),
+    "tag": (
+        "freight.cli.commands.images",
+        "tag_main",
+        "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    ),
+    "history": ("freight.cli.commands.images", "history_main", "Show the history of an image"),
+    "import": (
+        "freight.cli.commands.images",
+        "import_main",
+        "Import the contents from a tarball to create a filesystem image",
+    ),
+    "version": ("freight.cli.commands.system", "version_main", "Show the freight version information"),
+    "info": ("freight.cli.commands.system", "info_main", "Display system-wide information"),
+}
+
+# Management commands: "freight image ls" -> COMMANDS["images"], etc.
+GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
+    "container": (
+        "Manage containers",
+        {
+            "ls": COMMANDS["ps"],
+            "list": COMMANDS["ps"],
+            "ps": COMMANDS["ps"],
+            "rm": COMMANDS["rm"],
+            "remove": COMMANDS["rm"],
+            "inspect": ("freight.cli.commands.inspect", "container_main", "Display detailed information on one or more containers"),
+            **{
+                name: COMMANDS[name]
+                for name in ("run", "create", "start", "stop", "kill", "restart", "wait", "logs")
+            },
+        },
+    ),
+    "image": (
+        "Manage images",
+        {
+            "ls": COMMANDS["images"],
+            "list": COMMANDS["images"],
+            "rm": COMMANDS["rmi"],
+            "remove": COMMANDS["rmi"],
+            "inspect": ("freight.cli.commands.inspect", "image_main", "Display detailed information on one or more images"),
+            "tag": COMMANDS["tag"],
+            "history": COMMANDS["history"],
+            "import": COMMANDS["import"],
+            "bootstrap": (
+                "freight.cli.commands.images",
+                "bootstrap_main",
+                "Create a base image (busybox or debian:bookworm) without a registry",
+            ),
+        },
+    ),
+    "daemon": (
+        "Start or stop freightd",
+        {
+            "start": ("freight.cli.commands.daemon", "start_main", "Start freightd in the background"),
+            "stop": ("freight.cli.commands.daemon", "stop_main", "Stop the running freightd"),
+        },
+    ),
+}

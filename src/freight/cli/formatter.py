@@ -1,0 +1,70 @@
+"""``--format`` for list commands, as docker's formatter package does it.
+
+Owns: choosing the template ("table", "table TEMPLATE", "json", a raw
+template, ``-q``), expanding ``\\t``/``\\n`` escapes, the header row (the
+template run against the column names, with text functions passing the
+names through) and aligning tables with the Go tabwriter rules.
+"""
+
+from __future__ import annotations
+
+from freight.cli.gotemplate import HEADER_FUNCS, Template, TemplateError
+from freight.cli.session import CliError
+from freight.cli.tabwriter import align
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+TABLE = "table"
+
+
+class _Header:
+    """Stands in for a row when the header is rendered: fields give column names."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self._names = names
+
+    def __getattr__(self, field: str) -> Any:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        name = self._names.get(field, field.upper())
+        return lambda *args: name
+
+
+def expand_escapes(fmt: str) -> str:
+    # docker turns the two-character sequences \t and \n into real ones.
+    return fmt.replace("\\t", "\t").replace("\\n", "\n")
+
+
+def resolve_format(fmt: str | None, default_table: str, quiet: bool, quiet_field: str = "{{.ID}}") -> str:
+    """The effective format: quiet wins over table defaults, json is {{json .}}."""
+    if quiet and (not fmt or fmt == TABLE):
+        return quiet_field
+    if not fmt or fmt == TABLE:
+        return default_table
+    if fmt == "json":
+        return "{{json .}}"
+    return fmt
+
+
+def render(fmt: str, rows: list[Any], headers: dict[str, str]) -> str:
+    """Every row through the template; tables get a header and alignment."""
+    is_table = fmt.startswith(TABLE)
+    body = expand_escapes(fmt[len(TABLE) :] if is_table else fmt).strip(" ")
+    try:
+        template = Template(body)
+        lines = [template.execute(row) + "\n" for row in rows]
+        if not is_table:
+            return "".join(lines)
+        header = Template(body, HEADER_FUNCS).execute(_Header(headers)) + "\n"
+    except TemplateError as exc:
+        raise CliError(f"template: {exc}") from None
+    return align(header + "".join(lines))
+
+
+def ellipsis(text: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to ``width`` characters ending in '…'."""
+    if len(text) <= width:
+        return text
+    return text[: max(width - 1, 0)] + "…"

@@ -1,0 +1,53 @@
+"""Per-invocation state shared by every command.
+
+Owns: the global options (host, debug, log level), the Engine API client,
+made on first use so commands that never talk to the daemon (``--version``,
+``--help``) never import ``socket`` or ``json``, and ``CliError``, the one
+exception a command raises to stop with a message and an exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from freight.client.api import EngineAPI
+
+
+class CliError(Exception):
+    """Stop the command: print ``freight: MESSAGE`` to stderr and exit ``status``."""
+
+    def __init__(self, message: str, status: int = 125) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Session:
+    """Global flags plus a lazily-connected API."""
+
+    def __init__(self, host: str | None = None, debug: bool = False, log_level: str = "info") -> None:
+        self.host = host
+        self.debug = debug
+        self.log_level = log_level
+        self._api: EngineAPI | None = None
+
+    @property
+    def api(self) -> EngineAPI:
+        if self._api is None:
+            from freight.client.api import EngineAPI
+            from freight.client.http import EngineClient
+
+            self._api = EngineAPI(EngineClient(self.host))
+        return self._api
+
+    def out(self, text: str) -> None:
+        sys.stdout.write(text)
+
+    def err(self, text: str) -> None:
+        sys.stderr.write(text)
+
+    def error(self, message: str) -> None:
+        """A non-fatal error line, as docker prints one per failed target."""
+        sys.stderr.write(f"freight: {message}\n")

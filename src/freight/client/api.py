@@ -1,0 +1,219 @@
+"""Thin wrappers for the Engine API endpoints the freight CLI calls.
+
+Owns: endpoint paths and query parameters. Values are the API's JSON as
+decoded (dicts with docker's keys): the CLI formats them and nothing else
+sits in between, so a typed model would only be a second copy of the spec.
+Each method names the endpoint it calls; errors are ``http.ApiError``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from freight.client.http import ApiError, EngineClient, Hijacked, Response, check, quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Iterator, Mapping
+    from typing import Any, BinaryIO
+
+    JSON = dict[str, Any]
+
+
+def _filters(filters: Mapping[str, list[str]] | None) -> str | None:
+    # The API wants {"key": {"value": true}}; docker sends the map form.
+    if not filters:
+        return None
+    return json.dumps({k: dict.fromkeys(v, True) for k, v in filters.items()})
+
+
+def _q(name: str) -> str:
+    return quote(name, safe="/:@")
+
+
+class EngineAPI:
+    """The endpoints, one method each, over an ``EngineClient``."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self.http = client
+
+    # ------------------------------------------------------------ system
+    def ping(self) -> str:
+        """GET /_ping"""
+        return self.http.request("GET", "/_ping").read().decode()
+
+    def version(self) -> JSON:
+        """GET /version"""
+        return self.http.get_json("/version")
+
+    def info(self) -> JSON:
+        """GET /info"""
+        return self.http.get_json("/info")
+
+    # ------------------------------------------------------------ images
+    def images(
+        self, *, all: bool = False, filters: Mapping[str, list[str]] | None = None
+    ) -> list[JSON]:
+        """GET /images/json"""
+        return self.http.get_json(
+            "/images/json", {"all": all or None, "filters": _filters(filters)}
+        )
+
+    def image_inspect(self, name: str) -> JSON:
+        """GET /images/{name}/json"""
+        return self.http.get_json(f"/images/{_q(name)}/json")
+
+    def image_history(self, name: str) -> list[JSON]:
+        """GET /images/{name}/history"""
+        return self.http.get_json(f"/images/{_q(name)}/history")
+
+    def image_tag(self, name: str, repo: str, tag: str | None) -> None:
+        """POST /images/{name}/tag?repo=&tag="""
+        self.http.request(
+            "POST", f"/images/{_q(name)}/tag", params={"repo": repo, "tag": tag}
+        ).read()
+
+    def image_remove(self, name: str, *, force: bool = False, noprune: bool = False) -> list[JSON]:
+        """DELETE /images/{name}"""
+        params = {"force": force or None, "noprune": noprune or None}
+        return self.http.request("DELETE", f"/images/{_q(name)}", params=params).json() or []
+
+    def image_pull(self, image: str, tag: str | None = None) -> Iterator[JSON]:
+        """POST /images/create?fromImage= : a JSON-message stream."""
+        params = {"fromImage": image, "tag": tag}
+        return self.http.request("POST", "/images/create", params=params).iter_json()
+
+    def image_import(
+        self,
+        source: str | BinaryIO,
+        *,
+        repo: str | None = None,
+        tag: str | None = None,
+        message: str | None = None,
+        changes: list[str] | None = None,
+    ) -> Iterator[JSON]:
+        """POST /images/create?fromSrc= : body is the tarball when source is a stream."""
+        params: dict[str, Any] = {"fromSrc": source if isinstance(source, str) else "-"}
+        params.update(repo=repo, tag=tag, message=message, changes=changes or None)
+        data = None if isinstance(source, str) else source
+        headers = {"Content-Type": "application/x-tar"} if data is not None else None
+        return self.http.request(
+            "POST", "/images/create", params=params, data=data, headers=headers
+        ).iter_json()
+
+    def image_bootstrap(self, image: str) -> Iterator[JSON]:
+        """POST /freight/images/bootstrap?image= (freight's own; JSON-message stream)."""
+        return self.http.request(
+            "POST", "/freight/images/bootstrap", params={"image": image}
+        ).iter_json()
+
+    # ------------------------------------------------------------ containers
+    def containers(
+        self,
+        *,
+        all: bool = False,
+        limit: int | None = None,
+        size: bool = False,
+        filters: Mapping[str, list[str]] | None = None,
+    ) -> list[JSON]:
+        """GET /containers/json"""
+        params = {
+            "all": all or None,
+            "limit": limit,
+            "size": size or None,
+            "filters": _filters(filters),
+        }
+        return self.http.get_json("/containers/json", params)
+
+    def container_create(self, body: JSON, name: str | None = None) -> JSON:
+        """POST /containers/create?name="""
+        return self.http.post_json("/containers/create", body, {"name": name})
+
+    def container_inspect(self, cid: str, *, size: bool = False) -> JSON:
+        """GET /containers/{id}/json"""
+        return self.http.get_json(f"/containers/{_q(cid)}/json", {"size": size or None})
+
+    def container_start(self, cid: str) -> None:
+        """POST /containers/{id}/start"""
+        self.http.request("POST", f"/containers/{_q(cid)}/start").read()
+
+    def container_stop(
+        self, cid: str, *, timeout: int | None = None, signal: str | None = None
+    ) -> None:
+        """POST /containers/{id}/stop?t=&signal="""
+        params = {"t": timeout, "signal": signal}
+        self.http.request("POST", f"/containers/{_q(cid)}/stop", params=params).read()
+
+    def container_restart(
+        self, cid: str, *, timeout: int | None = None, signal: str | None = None
+    ) -> None:
+        """POST /containers/{id}/restart?t=&signal="""
+        params = {"t": timeout, "signal": signal}
+        self.http.request("POST", f"/containers/{_q(cid)}/restart", params=params).read()
+
+    def container_kill(self, cid: str, *, signal: str | None = None) -> None:
+        """POST /containers/{id}/kill?signal="""
+        self.http.request("POST", f"/containers/{_q(cid)}/kill", params={"signal": signal}).read()
+
+    def container_remove(self, cid: str, *, force: bool = False, volumes: bool = False) -> None:
+        """DELETE /containers/{id}?force=&v="""
+        params = {"force": force or None, "v": volumes or None}
+        self.http.request("DELETE", f"/containers/{_q(cid)}", params=params).read()
+
+    def container_wait_begin(self, cid: str, condition: str = "not-running") -> PendingWait:
+        """POST /containers/{id}/wait?condition= — returns before the container exits.
+
+        The answer arrives when the condition is met; read it with
+        ``PendingWait.result()``. Sending first is what lets ``run`` wait on
+        a container it has not started yet, without a thread.
+        """
+        params = {"condition": condition}
+        return PendingWait(*self.http.send("POST", f"/containers/{_q(cid)}/wait", params=params))
+
+    def container_wait(self, cid: str, condition: str = "not-running") -> JSON:
+        """POST /containers/{id}/wait, blocking until the condition is met."""
+        return self.container_wait_begin(cid, condition).result()
+
+    def container_logs(self, cid: str, **params: Any) -> Response:
+        """GET /containers/{id}/logs — the body is framed unless the container has a TTY."""
+        return self.http.request("GET", f"/containers/{_q(cid)}/logs", params=params)
+
+    def container_attach(self, cid: str, **params: Any) -> Hijacked:
+        """POST /containers/{id}/attach (hijacked)."""
+        return self.http.hijack("POST", f"/containers/{_q(cid)}/attach", params=params)
+
+    def container_resize(self, cid: str, height: int, width: int) -> None:
+        """POST /containers/{id}/resize?h=&w="""
+        self.http.request(
+            "POST", f"/containers/{_q(cid)}/resize", params={"h": height, "w": width}
+        ).read()
+
+
+class PendingWait:
+    """A sent wait request whose answer is read only when asked for."""
+
+    def __init__(self, sock: socket.socket, reader: Any) -> None:
+        self.sock = sock
+        self.reader = reader
+
+    def result(self) -> JSON:
+        """{"StatusCode": n}; a daemon-side wait error raises ApiError."""
+        response = check(Response(self.sock, self.reader, "POST"))
+        result = response.json() or {}
+        error = (result.get("Error") or {}).get("Message")
+        if error:
+            raise ApiError(500, error)
+        return result
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def stream_messages(messages: Iterator[JSON]) -> Iterator[JSON]:
+    """Pass JSON messages through, raising on the first one carrying an error."""
+    for message in messages:
+        error = message.get("error") or (message.get("errorDetail") or {}).get("message")
+        if error:
+            raise ApiError(500, error)
+        yield message

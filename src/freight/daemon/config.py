@@ -1,0 +1,103 @@
+"""freightd's settings: command-line flags after dockerd's, and a JSON config
+file like daemon.json. A flag given on the command line wins over the file;
+a key set in both the file and a flag is an error, as in dockerd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from freight.errors import InvalidArgument
+
+DEFAULT_HOST = "unix:///run/freight/freight.sock"
+DEFAULT_DATA_ROOT = "/var/lib/freight"
+DEFAULT_EXEC_ROOT = "/run/freight"
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+# daemon.json key -> attribute
+FILE_KEYS = {
+    "hosts": "hosts",
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "pidfile": "pidfile",
+    "log-level": "log_level",
+    "default-runtime": "default_runtime",
+    "cgroup-parent": "cgroup_parent",
+}
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=lambda: [DEFAULT_HOST])
+    data_root: Path = Path(DEFAULT_DATA_ROOT)
+    exec_root: Path = Path(DEFAULT_EXEC_ROOT)
+    pidfile: Path | None = None
+    log_level: str = "info"
+    default_runtime: str = "freight"
+    cgroup_parent: str = "freight"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.pidfile or self.exec_root / "freightd.pid"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="freightd", description="The freight container engine daemon")
+    p.add_argument("-H", "--host", action="append", dest="hosts", metavar="HOST",
+                   help=f"daemon socket(s) to listen on (default {DEFAULT_HOST}); tcp://ADDR:PORT too")  # fmt: skip
+    p.add_argument("--data-root", help=f"root of persistent state (default {DEFAULT_DATA_ROOT})")
+    p.add_argument("--exec-root", help=f"root of runtime state (default {DEFAULT_EXEC_ROOT})")
+    p.add_argument("-p", "--pidfile", help="path of the pid file (default EXEC_ROOT/freightd.pid)")
+    p.add_argument("--config-file", help="daemon configuration file (JSON, like daemon.json)")
+    p.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="logging level (default info)")
+    p.add_argument("--default-runtime", help="runtime for containers: freight or runc")
+    p.add_argument("--cgroup-parent", help="parent cgroup of all containers (default freight)")
+    p.add_argument("-v", "--version", action="store_true", help="print version and exit")
+    return p
+
+
+def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
+    args = parser().parse_args(argv)
+    cfg = DaemonConfig()
+    from_file = _read_file(Path(args.config_file)) if args.config_file else {}
+    for key, attr in FILE_KEYS.items():
+        flag_value = getattr(args, attr, None)
+        if key in from_file and flag_value is not None:
+            raise InvalidArgument(
+                f"the following directives are specified both as a flag and in the "
+                f"configuration file: {key}: (from flag: {flag_value}, from file: {from_file[key]})"
+            )
+        value = flag_value if flag_value is not None else from_file.get(key)
+        if value is not None:
+            setattr(cfg, attr, _coerce(attr, value))
+    return cfg, args
+
+
+def _read_file(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise InvalidArgument(
+            f"unable to configure the freight daemon with file {path}: no such file"
+        ) from e
+    except ValueError as e:
+        raise InvalidArgument(
+            f"unable to configure the freight daemon with file {path}: {e}"
+        ) from e
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"{path}: the configuration must be a JSON object")
+    unknown = sorted(set(raw) - set(FILE_KEYS))
+    if unknown:
+        raise InvalidArgument(f"{path}: unknown configuration keys: {', '.join(unknown)}")
+    return raw
+
+
+def _coerce(attr: str, value: object) -> object:
+    if attr in ("data_root", "exec_root", "pidfile"):
+        return Path(str(value)).absolute()
+    if attr == "hosts":
+        return [str(h) for h in value] if isinstance(value, list) else [str(value)]
+    return value

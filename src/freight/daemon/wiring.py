@@ -1,0 +1,89 @@
+"""Builds the running daemon from its config: stores → services → routes → server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from freight.apiserver.http import ApiServer
+from freight.apiserver.router import Router
+from freight.apiserver.routes_containers import ContainerRoutes
+from freight.apiserver.routes_images import ImageRoutes
+from freight.apiserver.routes_system import SystemRoutes
+from freight.content import ContentStore
+from freight.daemon.config import DaemonConfig
+from freight.errors import InvalidArgument
+from freight.metadata.store import MetadataStore
+from freight.services.containers import ContainerService
+from freight.services.images import ImageService
+from freight.snapshots import OverlaySnapshotter
+
+log = logging.getLogger("freightd")
+
+
+@dataclass
+class Daemon:
+    server: ApiServer
+    containers: ContainerService
+    meta: MetadataStore
+
+    async def close(self) -> None:
+        await self.server.close()
+        self.containers.tasks.close()
+        self.meta.close()
+
+
+def available_runtimes() -> dict[str, str]:
+    runtimes = {"freight": f"{sys.executable} -m freight.runtime"}
+    runc = shutil.which("runc")
+    if runc:
+        runtimes["runc"] = runc
+    return runtimes
+
+
+def cgroup_version() -> str:
+    return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
+
+
+async def build(cfg: DaemonConfig) -> Daemon:
+    runtimes = available_runtimes()
+    if cfg.default_runtime not in runtimes:
+        raise InvalidArgument(f"default runtime {cfg.default_runtime!r} is not available")
+    for d in (
+        cfg.data_root,
+        cfg.exec_root,
+        cfg.exec_root / "containers",
+        cfg.exec_root / "runtime",
+    ):
+        d.mkdir(parents=True, exist_ok=True)
+    meta = MetadataStore(cfg.data_root / "metadata.db")
+    content = ContentStore(cfg.data_root / "content")
+    snapshots = OverlaySnapshotter(cfg.data_root / "snapshots")
+    images = ImageService(content, snapshots, meta)
+    containers = ContainerService(
+        meta, images, cfg.data_root, cfg.exec_root, tuple(runtimes), cfg.cgroup_parent
+    )
+    await asyncio.to_thread(images.collect_garbage)
+    containers.restore()
+
+    router = Router()
+    ContainerRoutes(containers, cfg.default_runtime).register(router)
+    ImageRoutes(images).register(router)
+    daemon_id = hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:36]
+    SystemRoutes(
+        containers,
+        images,
+        cfg.data_root,
+        cfg.default_runtime,
+        runtimes,
+        cgroup_version(),
+        daemon_id,
+    ).register(router)
+    server = ApiServer(router, cfg.hosts)
+    await server.start()
+    return Daemon(server, containers, meta)

@@ -1,0 +1,48 @@
+"""The runtime library interface the shim (and tests) program against.
+
+    rt = open_runtime("freight", Path("/run/freight/runtime"))
+    pid = rt.create("c1", bundle, stdin_fd, stdout_fd, stderr_fd)  # blocked before exec
+    rt.start("c1")                                                  # execs the command
+    rt.state("c1").status   # "created" | "running" | "stopped"
+    rt.kill("c1", signal.SIGTERM)
+    rt.delete("c1", force=True)                                     # cgroup removed too
+
+Create failures raise `freight.errors.ExecError` carrying Docker's wording
+and exit code (127 not found, 126 not executable, 125 anything else).
+Implementations are imported lazily so a shim using one never loads the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Protocol
+
+from freight.runtime.state import RuntimeState
+
+__all__ = ["Runtime", "RuntimeState", "open_runtime"]
+
+
+class Runtime(Protocol):
+    name: str
+
+    def create(
+        self, container_id: str, bundle: Path, stdin_fd: int, stdout_fd: int, stderr_fd: int
+    ) -> int: ...
+    def start(self, container_id: str) -> None: ...
+    def state(self, container_id: str) -> RuntimeState: ...
+    def kill(self, container_id: str, sig: int) -> None: ...
+    def delete(self, container_id: str, force: bool = False) -> None: ...
+    def oom_killed(self, container_id: str) -> bool: ...
+
+
+def open_runtime(name: Literal["freight", "runc"], root: Path) -> Runtime:
+    """The runtime called `name`, keeping its state under `root`."""
+    if name == "freight":
+        from freight.runtime.native import FreightRuntime
+
+        return FreightRuntime(Path(root))
+    if name == "runc":
+        from freight.runtime.runc import RuncRuntime
+
+        return RuncRuntime(Path(root))
+    raise ValueError(f"unknown runtime {name!r}")

@@ -1,0 +1,265 @@
+"""The runtime's spec conversion: an OCI `Spec` becomes a validated `ContainerConfig`.
+
+Everything that can be checked before forking is checked here (unknown
+namespace, capability or rlimit names, relative cwd, missing args), so the
+container init only executes a plan and its errors are about the system,
+not the spec. Mount option strings are parsed into MS_* flags here too.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from freight.errors import InvalidArgument
+from freight.linux import capabilities, syscalls
+from freight.oci.runtime_spec import Device, Resources, Spec
+
+NAMESPACE_FLAGS: dict[str, int] = {
+    "pid": syscalls.CLONE_NEWPID,
+    "network": syscalls.CLONE_NEWNET,
+    "mount": syscalls.CLONE_NEWNS,
+    "ipc": syscalls.CLONE_NEWIPC,
+    "uts": syscalls.CLONE_NEWUTS,
+    "cgroup": syscalls.CLONE_NEWCGROUP,
+    "user": syscalls.CLONE_NEWUSER,
+}
+
+# option -> (flag, clears): "rw" clears MS_RDONLY, "ro" sets it.
+_FLAG_OPTIONS: dict[str, tuple[int, bool]] = {
+    "ro": (syscalls.MS_RDONLY, False),
+    "rw": (syscalls.MS_RDONLY, True),
+    "nosuid": (syscalls.MS_NOSUID, False),
+    "suid": (syscalls.MS_NOSUID, True),
+    "nodev": (syscalls.MS_NODEV, False),
+    "dev": (syscalls.MS_NODEV, True),
+    "noexec": (syscalls.MS_NOEXEC, False),
+    "exec": (syscalls.MS_NOEXEC, True),
+    "sync": (syscalls.MS_SYNCHRONOUS, False),
+    "async": (syscalls.MS_SYNCHRONOUS, True),
+    "dirsync": (syscalls.MS_DIRSYNC, False),
+    "remount": (syscalls.MS_REMOUNT, False),
+    "mand": (syscalls.MS_MANDLOCK, False),
+    "nomand": (syscalls.MS_MANDLOCK, True),
+    "noatime": (syscalls.MS_NOATIME, False),
+    "atime": (syscalls.MS_NOATIME, True),
+    "nodiratime": (syscalls.MS_NODIRATIME, False),
+    "diratime": (syscalls.MS_NODIRATIME, True),
+    "relatime": (syscalls.MS_RELATIME, False),
+    "norelatime": (syscalls.MS_RELATIME, True),
+    "strictatime": (syscalls.MS_STRICTATIME, False),
+    "nostrictatime": (syscalls.MS_STRICTATIME, True),
+    "bind": (syscalls.MS_BIND, False),
+    "rbind": (syscalls.MS_BIND | syscalls.MS_REC, False),
+}
+
+PROPAGATION: dict[str, int] = {
+    "private": syscalls.MS_PRIVATE,
+    "rprivate": syscalls.MS_PRIVATE | syscalls.MS_REC,
+    "shared": syscalls.MS_SHARED,
+    "rshared": syscalls.MS_SHARED | syscalls.MS_REC,
+    "slave": syscalls.MS_SLAVE,
+    "rslave": syscalls.MS_SLAVE | syscalls.MS_REC,
+    "unbindable": syscalls.MS_UNBINDABLE,
+    "runbindable": syscalls.MS_UNBINDABLE | syscalls.MS_REC,
+}
+
+# runc creates these in every container with a tmpfs /dev (libcontainer/specconv).
+DEFAULT_DEVICES: tuple[Device, ...] = (
+    Device("/dev/null", "c", 1, 3, 0o666, 0, 0),
+    Device("/dev/zero", "c", 1, 5, 0o666, 0, 0),
+    Device("/dev/full", "c", 1, 7, 0o666, 0, 0),
+    Device("/dev/random", "c", 1, 8, 0o666, 0, 0),
+    Device("/dev/urandom", "c", 1, 9, 0o666, 0, 0),
+    Device("/dev/tty", "c", 5, 0, 0o666, 0, 0),
+)
+
+
+@dataclass(frozen=True)
+class MountOp:
+    """One spec mount with its options parsed."""
+
+    destination: str
+    type: str
+    source: str
+    flags: int
+    data: str
+    propagation: tuple[int, ...] = ()
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & syscalls.MS_BIND)
+
+
+@dataclass(frozen=True)
+class CapSets:
+    bounding: int
+    effective: int
+    permitted: int
+    inheritable: int
+    ambient: int
+
+
+@dataclass
+class ProcessConfig:
+    args: list[str]
+    env: list[str]
+    cwd: str
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    umask: int | None = None
+    caps: CapSets | None = None
+    rlimits: list[tuple[int, int, int]] = field(default_factory=list)
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+
+    def path_env(self) -> str:
+        """The PATH the command is looked up on (runc's default when the env has none)."""
+        for item in reversed(self.env):
+            if item.startswith("PATH="):
+                return item[5:]
+        return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class ContainerConfig:
+    id: str
+    bundle: str
+    rootfs: str
+    readonly: bool
+    hostname: str | None
+    mounts: list[MountOp]
+    process: ProcessConfig
+    unshare_flags: int
+    join: list[tuple[int, str]]
+    cgroups_path: str
+    resources: Resources | None
+    masked_paths: list[str]
+    readonly_paths: list[str]
+    devices: list[Device]
+    sysctl: dict[str, str]
+    propagation: int
+    annotations: dict[str, str]
+
+
+def parse_mount_options(options: list[str]) -> tuple[int, tuple[int, ...], str]:
+    """Split options into (MS_* flags, propagation flags, fs-specific data string)."""
+    flags, propagation, data = 0, [], []
+    for opt in options:
+        if opt in _FLAG_OPTIONS:
+            flag, clears = _FLAG_OPTIONS[opt]
+            flags = flags & ~flag if clears else flags | flag
+        elif opt in PROPAGATION:
+            propagation.append(PROPAGATION[opt])
+        else:
+            data.append(opt)
+    return flags, tuple(propagation), ",".join(data)
+
+
+def _mount_op(m, bundle: str) -> MountOp:  # noqa: ANN001 - runtime_spec.Mount
+    if not m.destination.startswith("/"):
+        raise InvalidArgument(f"mount destination {m.destination!r} is not absolute")
+    flags, propagation, data = parse_mount_options(m.options)
+    mtype = m.type or ("bind" if flags & syscalls.MS_BIND else "none")
+    if mtype == "bind":
+        flags |= syscalls.MS_BIND
+    source = m.source or mtype
+    if flags & syscalls.MS_BIND and not source.startswith("/"):
+        source = os.path.join(bundle, source)  # OCI: relative to the bundle
+    return MountOp(os.path.normpath(m.destination), mtype, source, flags, data, propagation)
+
+
+def _capsets(caps) -> CapSets | None:  # noqa: ANN001 - runtime_spec.Capabilities | None
+    if caps is None:
+        return None
+    try:
+        masks = [capabilities.to_mask(getattr(caps, n)) for n in ("bounding", "effective")]
+        masks += [capabilities.to_mask(getattr(caps, n)) for n in ("permitted", "inheritable")]
+        masks.append(capabilities.to_mask(caps.ambient))
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+    return CapSets(*masks)
+
+
+def _rlimits(spec_rlimits) -> list[tuple[int, int, int]]:  # noqa: ANN001
+    out = []
+    for r in spec_rlimits:
+        number = getattr(resource, r.type, None)
+        if not r.type.startswith("RLIMIT_") or number is None:
+            raise InvalidArgument(f"unknown rlimit type {r.type!r}")
+        out.append((number, r.soft, r.hard))
+    return out
+
+
+def _process(spec: Spec) -> ProcessConfig:
+    p = spec.process
+    if p is None or not p.args:
+        raise InvalidArgument("process.args must not be empty")
+    if not p.cwd.startswith("/"):
+        raise InvalidArgument(f"cwd {p.cwd!r} is not an absolute path")
+    return ProcessConfig(
+        args=list(p.args),
+        env=list(p.env),
+        cwd=p.cwd,
+        uid=p.user.uid,
+        gid=p.user.gid,
+        additional_gids=list(p.user.additional_gids),
+        umask=p.user.umask,
+        caps=_capsets(p.capabilities),
+        rlimits=_rlimits(p.rlimits),
+        no_new_privileges=p.no_new_privileges,
+        oom_score_adj=p.oom_score_adj,
+    )
+
+
+def _namespaces(spec: Spec) -> tuple[int, list[tuple[int, str]]]:
+    flags, join = 0, []
+    for ns in spec.linux.namespaces if spec.linux else []:
+        flag = NAMESPACE_FLAGS.get(ns.type)
+        if flag is None:
+            raise InvalidArgument(f"namespace type {ns.type!r} is not supported")
+        if flag == syscalls.CLONE_NEWUSER:
+            raise InvalidArgument("user namespaces are not supported yet")
+        if ns.path:
+            join.append((flag, ns.path))
+        else:
+            flags |= flag
+    return flags, join
+
+
+def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
+    """Validate `spec` (from `bundle`/config.json) and resolve paths against the bundle."""
+    if spec.root is None:
+        raise InvalidArgument("root.path is required")
+    bundle_s = str(bundle.resolve())
+    flags, join = _namespaces(spec)
+    if not flags & syscalls.CLONE_NEWNS and not any(f == syscalls.CLONE_NEWNS for f, _ in join):
+        raise InvalidArgument("a mount namespace is required")
+    if spec.hostname and not flags & syscalls.CLONE_NEWUTS:
+        raise InvalidArgument("unable to set hostname without a private UTS namespace")
+    linux = spec.linux
+    propagation = linux.rootfs_propagation if linux and linux.rootfs_propagation else "rprivate"
+    if propagation not in PROPAGATION:
+        raise InvalidArgument(f"rootfsPropagation {propagation!r} is not valid")
+    return ContainerConfig(
+        id=container_id,
+        bundle=bundle_s,
+        rootfs=os.path.join(bundle_s, spec.root.path),
+        readonly=spec.root.readonly,
+        hostname=spec.hostname,
+        mounts=[_mount_op(m, bundle_s) for m in spec.mounts],
+        process=_process(spec),
+        unshare_flags=flags,
+        join=join,
+        cgroups_path=(linux.cgroups_path if linux else None) or f"/freight/{container_id}",
+        resources=linux.resources if linux else None,
+        masked_paths=list(linux.masked_paths) if linux else [],
+        readonly_paths=list(linux.readonly_paths) if linux else [],
+        devices=list(linux.devices) if linux else [],
+        sysctl=dict(linux.sysctl) if linux else {},
+        propagation=PROPAGATION[propagation],
+        annotations=dict(spec.annotations),
+    )

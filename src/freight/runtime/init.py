@@ -1,0 +1,189 @@
+"""Code that runs in the processes `create` forks: the setup child and the container init.
+
+See `freight.runtime.sync` for the protocol. Both functions run after fork()
+of a process that may have had other threads, so they stay straightforward:
+no locks, no logging, no threads, and they always leave through os._exit()
+so control never returns into the caller's code in a child.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import signal
+from typing import NoReturn
+
+from freight.errors import ExecError
+from freight.linux import capabilities, netdev, syscalls
+from freight.linux.seam import LinuxSyscalls
+from freight.runtime import rootfs, sync
+from freight.runtime.cgroups import Cgroup
+from freight.runtime.config import ContainerConfig, ProcessConfig
+from freight.runtime.lookup import find_executable
+
+
+def _report(fd: int, exc: BaseException, what: str) -> None:
+    if isinstance(exc, ExecError):
+        msg = sync.Message(sync.ERROR, message=str(exc), exit_code=exc.exit_code)
+    else:
+        msg = sync.Message(sync.ERROR, message=f"{what}: {exc}", exit_code=125)
+    try:
+        sync.send(fd, msg)
+    except OSError:
+        pass  # the caller is gone; nobody is left to tell
+
+
+def _dup_stdio(stdio: tuple[int, int, int]) -> None:
+    # Move the fds out of 0-2 first: the caller's stdout may be our stdin.
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in stdio]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+        os.close(fd)
+
+
+def _enter_namespaces(cfg: ContainerConfig) -> None:
+    # Open every path before the first setns: joining a mount namespace
+    # changes what the remaining paths resolve to.
+    fds = [(flag, os.open(path, os.O_RDONLY | os.O_CLOEXEC)) for flag, path in cfg.join]
+    for flag, fd in fds:
+        syscalls.setns(fd, flag)
+        os.close(fd)
+    if cfg.unshare_flags:
+        syscalls.unshare(cfg.unshare_flags)
+
+
+def setup_child(
+    cfg: ContainerConfig,
+    plan: rootfs.RootfsPlan,
+    cgroup: Cgroup,
+    stdio: tuple[int, int, int],
+    sync_fd: int,
+    fifo_fd: int,
+) -> NoReturn:
+    """The first child: enter cgroup and namespaces, fork the init, report its pid."""
+    code = 1
+    try:
+        _dup_stdio(stdio)
+        cgroup.join(os.getpid())
+        _enter_namespaces(cfg)
+        pid = os.fork()
+        if pid == 0:
+            container_init(cfg, plan, sync_fd, fifo_fd)
+        sync.send(sync_fd, sync.Message(sync.PID, pid=pid))
+        code = 0
+    except BaseException as e:  # noqa: BLE001 - everything must reach the caller
+        _report(sync_fd, e, "container setup failed")
+    finally:
+        os._exit(code)
+
+
+def _set_up_system(cfg: ContainerConfig, plan: rootfs.RootfsPlan) -> None:
+    os.setsid()
+    if cfg.unshare_flags & syscalls.CLONE_NEWNET:
+        netdev.set_up("lo")
+    if cfg.hostname:
+        syscalls.sethostname(cfg.hostname)
+    rootfs.setup(LinuxSyscalls(), plan)
+    for key, value in cfg.sysctl.items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+    if cfg.process.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(cfg.process.oom_score_adj))
+
+
+def switch_user(p: ProcessConfig) -> None:
+    """setgroups/setgid/setuid, keeping exactly the spec's capabilities across the change.
+
+    The bounding set is dropped first (needs CAP_SETPCAP, which we still
+    have); PR_SET_KEEPCAPS keeps the permitted set through setuid, which
+    would otherwise clear it for a non-root uid; capset then sets the rest.
+    """
+    caps = p.caps
+    if caps is not None:
+        capabilities.drop_bounding(caps.bounding)
+        syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)
+    os.setgroups(p.additional_gids)
+    os.setresgid(p.gid, p.gid, p.gid)
+    os.setresuid(p.uid, p.uid, p.uid)
+    if caps is not None:
+        syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 0)
+        capabilities.apply_sets(caps.effective, caps.permitted, caps.inheritable, caps.ambient)
+
+
+def _set_up_process(p: ProcessConfig) -> str:
+    for number, soft, hard in p.rlimits:
+        resource.setrlimit(number, (soft, hard))
+    switch_user(p)
+    if p.no_new_privileges:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+    os.chdir(p.cwd)
+    os.umask(p.umask if p.umask is not None else 0o022)
+    return find_executable(p.args[0], p.path_env())
+
+
+def _reset_signals() -> None:
+    # Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, and
+    # the shim ignores SIGHUP. The container must start with defaults.
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until `start` opens the fifo for reading.
+
+    The fifo lives in the host's state dir, invisible after pivot_root, so
+    we held an O_PATH fd and reopen it through /proc/self/fd.
+    """
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+
+
+def _cloexec_all() -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the fd listdir itself used, already closed
+
+
+def _env(entries: list[str]) -> dict[str, str]:
+    env = {}
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    return env
+
+
+def container_init(
+    cfg: ContainerConfig, plan: rootfs.RootfsPlan, sync_fd: int, fifo_fd: int
+) -> NoReturn:
+    """PID 1 of the new namespaces: set everything up, report ready, wait for start, exec."""
+    ready = False
+    try:
+        _set_up_system(cfg, plan)
+        path = _set_up_process(cfg.process)
+        _reset_signals()
+        sync.send(sync_fd, sync.Message(sync.READY))
+        os.close(sync_fd)
+        ready = True
+        _wait_for_start(fifo_fd)
+        _cloexec_all()
+        os.execve(path, cfg.process.args, _env(cfg.process.env))
+    except BaseException as e:  # noqa: BLE001 - report, then leave through _exit
+        if not ready:
+            _report(sync_fd, e, "container init failed")
+        else:
+            os.write(2, f"freight: exec {cfg.process.args[0]}: {e}\n".encode(errors="replace"))
+    finally:
+        os._exit(127)

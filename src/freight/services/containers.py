@@ -1,0 +1,504 @@
+"""The container state machine: create, start, stop, kill, restart, wait, remove, logs.
+
+    create ──► created ──start──► running ──(process exits)──► exited ──start──► running
+                 │                   │ stop/kill                  │
+                 └───────── remove ◄─┴────── (AutoRemove) ◄───────┘
+
+A container is a stored record (metadata DB); its task (the running process)
+is held by a shim (see tasks.py). State changes for one container are
+serialised by a per-container lock; the record is written after each change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal as signals
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from freight.errors import (
+    AlreadyExists,
+    Conflict,
+    ExecError,
+    FreightError,
+    InvalidArgument,
+    NotFound,
+)
+from freight.metadata.store import ContainerRow, MetadataStore
+from freight.services import logs as logfile
+from freight.services import mounting, specgen
+from freight.services.clock import now_rfc3339
+from freight.services.images import ImageService
+from freight.services.model import Container, ContainerConfig, ContainerState, HostSettings
+from freight.services.names import random_name, validate_name
+from freight.services.tasks import ExitStatus, TaskManager
+from freight.services.usergroup import resolve_user
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT_S = 10
+MIN_MEMORY = 6 * 1024 * 1024
+SNAPSHOT_PREFIX = "container-"
+
+
+@dataclass
+class CreateRequest:
+    name: str
+    config: ContainerConfig
+    host: HostSettings
+
+
+@dataclass
+class _Waiters:
+    """Futures resolved at the next exit / at removal."""
+
+    exit: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
+    removed: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
+
+
+class ContainerService:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        images: ImageService,
+        data_root: Path,
+        exec_root: Path,
+        runtimes: tuple[str, ...] = ("freight",),
+        cgroup_parent: str = "freight",
+    ) -> None:
+        self.meta = meta
+        self.images = images
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self.runtimes = runtimes
+        self.cgroup_parent = cgroup_parent
+        self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited)
+        self._containers: dict[str, Container] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, _Waiters] = {}
+        for row in meta.containers():
+            c = Container.from_record(row.record)
+            self._containers[c.id] = c
+
+    # lookup -----------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        """By full id, name (with or without '/'), or unique id prefix, like Docker."""
+        if ref in self._containers:
+            return self._containers[ref]
+        name = ref.lstrip("/")
+        for c in self._containers.values():
+            if c.name == name:
+                return c
+        matches = [c for c in self._containers.values() if c.id.startswith(ref)] if ref else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"Multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def list(self) -> list[Container]:
+        return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+
+    def log_path(self, c: Container) -> Path:
+        return Path(c.log_path)
+
+    # create -----------------------------------------------------------------
+
+    async def create(self, req: CreateRequest) -> tuple[Container, list[str]]:
+        image = self.images.get(req.config.image)
+        name = validate_name(req.name) if req.name else self._unused_random_name()
+        self._check_name_free(name)
+        warnings = validate_host(req.host, self.runtimes)
+        cid = secrets.token_hex(32)
+        config = merge_image_config(req.config, self.images.default_config(image.id))
+        path, args = command_of(config)
+        if not path:
+            raise InvalidArgument("no command specified")
+        files = self._files_dir(cid)
+        c = Container(
+            id=cid,
+            name=name,
+            created=now_rfc3339(),
+            image_id=image.id,
+            config=config,
+            host=req.host,
+            path=path,
+            args=args,
+            log_path=str(files / f"{cid}-json.log"),
+            snapshot_key=SNAPSHOT_PREFIX + cid,
+        )
+        await asyncio.to_thread(self.images.prepare_rootfs, image.id, c.snapshot_key)
+        files.mkdir(parents=True, exist_ok=True)
+        try:
+            self.meta.add_container(ContainerRow(cid, name, image.id, c.to_record()))
+        except AlreadyExists:
+            self.images.remove_rootfs(c.snapshot_key)
+            shutil.rmtree(files, ignore_errors=True)
+            self._check_name_free(name)
+            raise
+        self._containers[cid] = c
+        return c, warnings
+
+    def _unused_random_name(self) -> str:
+        taken = {c.name for c in self._containers.values()}
+        while (name := random_name()) in taken:
+            pass
+        return name
+
+    def _check_name_free(self, name: str) -> None:
+        for c in self._containers.values():
+            if c.name == name:
+                raise AlreadyExists(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{c.id}". You have to remove (or rename) that container to be able to '
+                    "reuse that name."
+                )
+
+    def _files_dir(self, cid: str) -> Path:
+        return self.data_root / "containers" / cid
+
+    # start ------------------------------------------------------------------
+
+    async def start(self, ref: str) -> bool:
+        """Start the container; False when it was running already (HTTP 304)."""
+        c = self.get(ref)
+        async with self._lock(c.id):
+            if c.state.running:
+                return False
+            if c.state.status == "removing":
+                raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            await self._start_task(c)
+            return True
+
+    async def _start_task(self, c: Container) -> None:
+        paths = self.tasks.paths(c.id)
+        try:
+            await asyncio.to_thread(self._prepare_bundle, c)
+            pid = await self.tasks.start(c.id, Path(c.log_path), c.host.runtime)
+        except ExecError as e:
+            await asyncio.to_thread(self._teardown_bundle, c)
+            c.state = replace(c.state, exit_code=e.exit_code, error=str(e))
+            self._save(c)
+            raise
+        except BaseException:
+            await asyncio.to_thread(self._teardown_bundle, c)
+            raise
+        c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339())
+        self._save(c)
+        log.info("started %s (pid %d, bundle %s)", c.id[:12], pid, paths.bundle)
+
+    def _prepare_bundle(self, c: Container) -> None:
+        """Mount the rootfs, write the container's /etc files and the OCI spec."""
+        paths = self.tasks.paths(c.id)
+        paths.rootfs.mkdir(parents=True, exist_ok=True)
+        if not os.path.ismount(paths.rootfs):
+            mounting.mount_all(self.images.rootfs_mounts(c.snapshot_key), paths.rootfs)
+        files = self._files_dir(c.id)
+        write_etc_files(files, c)
+        user = resolve_user(paths.rootfs, c.config.user)
+        spec = specgen.generate(
+            specgen.SpecInputs(c, paths.rootfs, user, files, self.cgroup_parent)
+        )
+        paths.config.write_text(json.dumps(spec, indent=1))
+
+    def _teardown_bundle(self, c: Container) -> None:
+        paths = self.tasks.paths(c.id)
+        if os.path.ismount(paths.rootfs):
+            mounting.unmount(paths.rootfs)
+        shutil.rmtree(paths.bundle, ignore_errors=True)
+
+    # exit -------------------------------------------------------------------
+
+    def _task_exited(self, cid: str, status: ExitStatus) -> None:
+        c = self._containers.get(cid)
+        if c is None:
+            return
+        c.state = replace(
+            c.state,
+            status="exited",
+            pid=0,
+            exit_code=status.exit_code,
+            oom_killed=status.oom_killed,
+            finished_at=status.finished_at,
+        )
+        self._teardown_bundle(c)
+        self._save(c)
+        waiters = self._waiters.setdefault(cid, _Waiters())
+        for fut in waiters.exit:
+            if not fut.done():
+                fut.set_result(status)
+        waiters.exit.clear()
+        if c.host.auto_remove:
+            asyncio.get_running_loop().create_task(self._auto_remove(cid))
+
+    async def _auto_remove(self, cid: str) -> None:
+        try:
+            await self.remove(cid, force=True)
+        except FreightError as e:
+            log.warning("auto-remove of %s failed: %s", cid[:12], e)
+
+    def restore(self) -> None:
+        """After a daemon start: re-attach to running tasks, settle the dead ones."""
+        for c in list(self._containers.values()):
+            if c.state.status == "removing":
+                c.state.status = "dead"
+                self._save(c)
+            if not c.state.running:
+                continue
+            status = self.tasks.restore(c.id)
+            if status is not None:
+                self._task_exited(c.id, status)
+
+    # stop / kill ------------------------------------------------------------
+
+    async def kill(self, ref: str, sig: str = "SIGKILL") -> None:
+        c = self.get(ref)
+        if not c.state.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        self._signal(c, parse_signal(sig))
+
+    def _signal(self, c: Container, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(c.state.pid, signum)
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> bool:
+        """Stop signal, then SIGKILL after the timeout; False if not running (304)."""
+        c = self.get(ref)
+        if not c.state.running:
+            return False
+        wait = self._exit_future(c.id)
+        stop_signal = parse_signal(sig or c.config.stop_signal or "SIGTERM")
+        if timeout is None:
+            timeout = c.config.stop_timeout
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT_S
+        self._signal(c, stop_signal)
+        if timeout < 0:
+            await wait
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(wait), timeout)
+        except TimeoutError:
+            self._signal(c, signals.SIGKILL)
+            await wait
+        return True
+
+    async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        await self.stop(ref, timeout, sig)
+        await self.start(ref)
+
+    # wait -------------------------------------------------------------------
+
+    def _exit_future(self, cid: str) -> asyncio.Future[ExitStatus]:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(cid, _Waiters()).exit.append(fut)
+        return fut
+
+    def wait_future(self, ref: str, condition: str) -> asyncio.Future[ExitStatus]:
+        """A future with the exit status for Docker's wait conditions.
+
+        Registered synchronously so a caller can send HTTP headers and only
+        then start the container without missing its exit.
+        """
+        c = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        loop = asyncio.get_running_loop()
+        if condition == "removed":
+            fut = loop.create_future()
+            self._waiters.setdefault(c.id, _Waiters()).removed.append(fut)
+            return fut
+        if condition in ("not-running", "") and not c.state.running:
+            fut = loop.create_future()
+            fut.set_result(ExitStatus(c.state.exit_code, c.state.finished_at))
+            return fut
+        return self._exit_future(c.id)
+
+    # remove -----------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.state.running:
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {c.id}. "
+                    "Stop the container before attempting removal or force remove"
+                )
+            await self.kill_and_wait(c)
+        async with self._lock(c.id):
+            if c.id not in self._containers:
+                return
+            c.state.status = "removing"
+            await asyncio.to_thread(self._delete_files, c)
+            self.meta.delete_container(c.id)
+            del self._containers[c.id]
+            self._locks.pop(c.id, None)
+        waiters = self._waiters.pop(c.id, _Waiters())
+        status = ExitStatus(c.state.exit_code, c.state.finished_at)
+        for fut in waiters.removed + waiters.exit:
+            if not fut.done():
+                fut.set_result(status)
+
+    async def kill_and_wait(self, c: Container) -> None:
+        wait = self._exit_future(c.id)
+        self._signal(c, signals.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wait, 10)
+
+    def _delete_files(self, c: Container) -> None:
+        self._teardown_bundle(c)
+        self.images.remove_rootfs(c.snapshot_key)
+        shutil.rmtree(self._files_dir(c.id), ignore_errors=True)
+
+    # logs -------------------------------------------------------------------
+
+    async def logs(self, ref: str, query: logfile.LogQuery) -> AsyncIterator[logfile.LogEntry]:
+        c = self.get(ref)
+        path = Path(c.log_path)
+        entries, offset = await asyncio.to_thread(logfile.read_entries, path, query)
+        for e in entries:
+            yield e
+        if query.follow and c.state.running:
+            async for e in logfile.follow(path, offset, query, lambda: not c.state.running):
+                yield e
+
+    async def attach_output(
+        self, ref: str, query: logfile.LogQuery
+    ) -> AsyncIterator[logfile.LogEntry]:
+        """Output from now until the container's next exit (or now, if it is not running
+        and `wait_start` is off). Used by attach: the client attaches before start."""
+        c = self.get(ref)
+        path = Path(c.log_path)
+        offset = logfile.file_size(path)
+        exited = self._exit_future(c.id)
+        async for e in logfile.follow(path, offset, query, exited.done):
+            yield e
+
+    # bookkeeping ------------------------------------------------------------
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    def _save(self, c: Container) -> None:
+        if c.id in self._containers:
+            self.meta.update_container(ContainerRow(c.id, c.name, c.image_id, c.to_record()))
+
+
+# pure helpers ---------------------------------------------------------------
+
+
+def merge_image_config(req: ContainerConfig, image: ContainerConfig) -> ContainerConfig:
+    """Fill what the request leaves unset from the image, as Docker's create does."""
+    env_names = {e.split("=", 1)[0] for e in req.env}
+    env = [e for e in image.env if e.split("=", 1)[0] not in env_names] + req.env
+    cmd = req.cmd
+    if not cmd and req.entrypoint is None:
+        cmd = image.cmd
+    return replace(
+        req,
+        env=env,
+        cmd=cmd,
+        entrypoint=req.entrypoint if req.entrypoint is not None else image.entrypoint,
+        working_dir=req.working_dir or image.working_dir,
+        user=req.user or image.user,
+        labels={**image.labels, **req.labels},
+        stop_signal=req.stop_signal or image.stop_signal,
+        exposed_ports={**image.exposed_ports, **req.exposed_ports},
+        volumes={**image.volumes, **req.volumes},
+    )
+
+
+def command_of(config: ContainerConfig) -> tuple[str, list[str]]:
+    argv = [*(config.entrypoint or []), *(config.cmd or [])]
+    return (argv[0], argv[1:]) if argv else ("", [])
+
+
+def validate_host(host: HostSettings, runtimes: tuple[str, ...]) -> list[str]:
+    """Docker's checks of resource settings, with its messages; returns warnings."""
+    if host.memory and host.memory < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if host.memory_swap > 0 and not host.memory:
+        raise InvalidArgument(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
+    if host.memory_swap > 0 and host.memory_swap < host.memory:
+        raise InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
+    if host.nano_cpus and (host.cpu_quota or host.cpu_period):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    ncpu = os.cpu_count() or 1
+    if host.nano_cpus < 0 or host.nano_cpus > ncpu * 1_000_000_000:
+        raise InvalidArgument(
+            f"Range of CPUs is from 0.01 to {ncpu:.2f}, as there are only {ncpu} CPUs available"
+        )
+    if host.runtime not in runtimes:
+        raise InvalidArgument(f"Unknown runtime specified {host.runtime}")
+    return []
+
+
+def parse_signal(sig: str | int) -> int:
+    """'SIGTERM', 'TERM', 'term', '15' → 15, with Docker's error for anything else."""
+    text = str(sig).strip()
+    if text.isdigit():
+        num = int(text)
+        if 0 < num < signals.NSIG:
+            return num
+    else:
+        name = text.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        if hasattr(signals.Signals, name):
+            return int(signals.Signals[name])
+        if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
+            return _realtime_signal(name)
+    raise InvalidArgument(f"Invalid signal: {sig}")
+
+
+def _realtime_signal(name: str) -> int:
+    base, _, offset = name.replace("SIGRTMIN", "MIN").replace("SIGRTMAX", "MAX").partition("+")
+    if "-" in base:
+        base, _, offset = base.partition("-")
+        return int(signals.SIGRTMAX) - int(offset)
+    start = int(signals.SIGRTMIN) if base == "MIN" else int(signals.SIGRTMAX)
+    return start + int(offset or 0)
+
+
+def write_etc_files(files: Path, c: Container) -> None:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf for the container (bind-mounted)."""
+    files.mkdir(parents=True, exist_ok=True)
+    hostname = c.config.hostname or c.id[:12]
+    (files / "hostname").write_text(hostname + "\n")
+    (files / "hosts").write_text(
+        "127.0.0.1\tlocalhost\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
+        "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        f"127.0.1.1\t{hostname}\n"
+    )
+    (files / "resolv.conf").write_text(container_resolv_conf())
+
+
+def container_resolv_conf(host_file: Path = Path("/etc/resolv.conf")) -> str:
+    """The host's resolv.conf without loopback resolvers, which mean nothing inside."""
+    try:
+        lines = host_file.read_text().splitlines()
+    except OSError:
+        lines = []
+    kept = [
+        line
+        for line in lines
+        if not (line.startswith("nameserver") and _is_loopback(line.split()[-1]))
+    ]
+    return "\n".join(kept) + "\n"
+
+
+def _is_loopback(address: str) -> bool:
+    return address.startswith("127.") or address == "::1"

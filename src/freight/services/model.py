@@ -1,0 +1,124 @@
+"""Plain typed models of the daemon's objects: what a container *is* inside freight.
+
+The HTTP edge translates Docker's Config/HostConfig JSON into these and back;
+services never see wire JSON. A container record is stored as JSON of
+`Container.to_record()` in the metadata DB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ContainerConfig:
+    """What runs: Docker's `Config`, already merged field by field with nothing else."""
+
+    image: str = ""
+    cmd: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: list[str] = field(default_factory=list)
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+    exposed_ports: dict[str, dict] = field(default_factory=dict)
+    volumes: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass
+class HostSettings:
+    """How it runs: the subset of Docker's `HostConfig` freight honours."""
+
+    auto_remove: bool = False
+    memory: int = 0
+    memory_swap: int = 0
+    memory_reservation: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    cpu_quota: int = 0
+    cpu_period: int = 0
+    pids_limit: int | None = None
+    runtime: str = "freight"
+    privileged: bool = False
+    readonly_rootfs: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    security_opt: list[str] = field(default_factory=list)
+    network_mode: str = "default"
+    restart_policy: dict[str, Any] = field(default_factory=lambda: {"Name": "no"})
+    log_type: str = "json-file"
+    extra: dict[str, Any] = field(default_factory=dict)  # accepted HostConfig keys echoed back
+
+
+@dataclass
+class ContainerState:
+    status: str = "created"  # created | running | paused | restarting | removing | exited | dead
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    oom_killed: bool = False
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+
+@dataclass
+class Container:
+    id: str
+    name: str  # without the leading "/"
+    created: str
+    image_id: str
+    config: ContainerConfig
+    host: HostSettings
+    path: str = ""
+    args: list[str] = field(default_factory=list)
+    state: ContainerState = field(default_factory=ContainerState)
+    restart_count: int = 0
+    log_path: str = ""
+    snapshot_key: str = ""
+
+    def to_record(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_record(cls, text: str) -> Container:
+        raw = json.loads(text)
+        return cls(
+            **{
+                **raw,
+                "config": ContainerConfig(**raw["config"]),
+                "host": HostSettings(**raw["host"]),
+                "state": ContainerState(**raw["state"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """An image as the services present it (the edge maps it to Docker's JSON)."""
+
+    id: str
+    repo_tags: list[str]
+    repo_digests: list[str]
+    created: str
+    size: int
+    parent: str
+    config: Any  # freight.oci.image.ImageConfig
+    manifest_digest: str
+    chain_id: str

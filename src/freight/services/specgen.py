@@ -1,0 +1,174 @@
+"""Docker's container model + the image's config → an OCI runtime spec.
+
+One of the two translators in freight (the other is the runtime's reading of
+the spec). Everything Docker decides for a container by default lives here:
+the 14 default capabilities, the masked and read-only /proc paths, the
+standard mounts of /dev, /proc and /sys, and the cgroup resource mapping.
+The output is OCI runtime config.json (validated against the schema in tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from freight.services.model import Container
+from freight.services.usergroup import ExecUser
+
+OCI_VERSION = "1.0.2"
+DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set (moby oci/caps/defaults.go), in its order.
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]  # fmt: skip
+
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+]  # fmt: skip
+
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+CPU_PERIOD_US = 100_000
+
+
+@dataclass(frozen=True)
+class SpecInputs:
+    """What the spec is made of, resolved by the container service beforehand."""
+
+    container: Container
+    rootfs: Path
+    user: ExecUser
+    files_dir: Path  # holds hostname, hosts, resolv.conf for bind mounts
+    cgroup_parent: str = "freight"
+
+
+def generate(inputs: SpecInputs) -> dict[str, Any]:
+    c = inputs.container
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": _process(c, inputs.user),
+        "root": {"path": str(inputs.rootfs), "readonly": c.host.readonly_rootfs},
+        "hostname": c.config.hostname or c.id[:12],
+        "mounts": _mounts(inputs.files_dir),
+        "linux": _linux(c, inputs.cgroup_parent),
+        "annotations": {"org.freight.container.name": c.name},
+    }
+
+
+def process_env(c: Container, user: ExecUser) -> list[str]:
+    """The env of the container's process: HOSTNAME, PATH and HOME added like Docker."""
+    env = [f"HOSTNAME={c.config.hostname or c.id[:12]}"]
+    names = {e.split("=", 1)[0] for e in c.config.env}
+    if "PATH" not in names:
+        env.append(DEFAULT_PATH_ENV)
+    env += c.config.env
+    if "HOME" not in names:
+        env.append(f"HOME={user.home or '/'}")
+    return env
+
+
+def _process(c: Container, user: ExecUser) -> dict[str, Any]:
+    caps = capabilities(c.host.cap_add, c.host.cap_drop)
+    # Docker gives a non-root user the bounding set only: its effective and
+    # permitted sets are empty, as after any setuid to a non-zero uid.
+    is_root = user.uid == 0
+    return {
+        "terminal": c.config.tty,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "args": [c.path, *c.args],
+        "env": process_env(c, user),
+        "cwd": c.config.working_dir or "/",
+        "capabilities": {
+            "bounding": caps,
+            "effective": caps if is_root else [],
+            "permitted": caps if is_root else [],
+        },
+        "noNewPrivileges": "no-new-privileges" in c.host.security_opt
+        or "no-new-privileges:true" in c.host.security_opt,
+    }
+
+
+def capabilities(add: list[str], drop: list[str]) -> list[str]:
+    """Docker's default set adjusted by --cap-add/--cap-drop (ALL understood)."""
+
+    def norm(name: str) -> str:
+        name = name.upper()
+        return name if name.startswith("CAP_") or name == "ALL" else "CAP_" + name
+
+    adds, drops = {norm(a) for a in add}, {norm(d) for d in drop}
+    caps = [] if "ALL" in drops else [c for c in DEFAULT_CAPS if c not in drops]
+    caps += sorted(a for a in adds - {"ALL"} if a not in caps)
+    return caps
+
+
+def _mounts(files_dir: Path) -> list[dict[str, Any]]:
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+    ]  # fmt: skip
+    for name in ("resolv.conf", "hostname", "hosts"):
+        mounts.append(
+            {
+                "destination": f"/etc/{name}",
+                "type": "bind",
+                "source": str(files_dir / name),
+                "options": ["rbind", "rprivate"],
+            }
+        )
+    return mounts
+
+
+def _linux(c: Container, cgroup_parent: str) -> dict[str, Any]:
+    return {
+        "namespaces": [{"type": t} for t in ("pid", "mount", "uts", "ipc", "network")],
+        "resources": resources(c),
+        "cgroupsPath": f"/{cgroup_parent}/{c.id}",
+        "maskedPaths": MASKED_PATHS,
+        "readonlyPaths": READONLY_PATHS,
+        "rootfsPropagation": "rprivate",
+    }
+
+
+def resources(c: Container) -> dict[str, Any]:
+    """cgroup limits in OCI terms; memory.swap is memory+swap, as in cgroup v1."""
+    h = c.host
+    res: dict[str, Any] = {}
+    memory: dict[str, int] = {}
+    if h.memory > 0:
+        memory["limit"] = h.memory
+        # Docker: no --memory-swap means swap as large as memory (limit ×2).
+        memory["swap"] = h.memory_swap if h.memory_swap != 0 else 2 * h.memory
+    if h.memory_reservation > 0:
+        memory["reservation"] = h.memory_reservation
+    if memory:
+        res["memory"] = memory
+    cpu: dict[str, int] = {}
+    if h.nano_cpus > 0:
+        cpu["period"] = CPU_PERIOD_US
+        cpu["quota"] = h.nano_cpus * CPU_PERIOD_US // 1_000_000_000
+    elif h.cpu_quota > 0:
+        cpu["quota"] = h.cpu_quota
+        cpu["period"] = h.cpu_period or CPU_PERIOD_US
+    if h.cpu_shares > 0:
+        cpu["shares"] = h.cpu_shares
+    if cpu:
+        res["cpu"] = cpu
+    if h.pids_limit is not None and h.pids_limit != 0:
+        res["pids"] = {"limit": h.pids_limit}
+    return res

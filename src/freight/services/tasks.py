@@ -1,0 +1,242 @@
+"""Tasks: a container's running process, held by its shim.
+
+The daemon never parents a container directly. For each start it launches a
+shim (`python -m freight.shim`, a new session, so it outlives freightd) and
+reads one JSON line from the shim's ready pipe: the container's pid, or why it
+could not start. It then watches the shim with a pidfd: the shim exits only
+after the container has exited, its output is drained into the log and
+`exit.json` is written, so "shim gone" means "exit status final".
+
+After a daemon restart `restore` finds the shims again from their pid files.
+
+Exec-root layout of one task (built in `TaskPaths`)::
+
+    <exec-root>/containers/<id>/
+        config.json      OCI runtime spec (the bundle)
+        rootfs/          the container's root, an overlay mounted by the daemon
+        shim.pid         written by the shim
+        exit.json        {"exit_code", "finished_at", "oom_killed"}, written by the shim
+        shim.log         the shim's own stderr
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from freight.errors import ExecError, Internal
+from freight.services.clock import now_rfc3339 as _now
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    exit_code: int
+    finished_at: str
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class TaskPaths:
+    bundle: Path
+
+    @classmethod
+    def of(cls, exec_root: Path, container_id: str) -> TaskPaths:
+        return cls(exec_root / "containers" / container_id)
+
+    @property
+    def rootfs(self) -> Path:
+        return self.bundle / "rootfs"
+
+    @property
+    def config(self) -> Path:
+        return self.bundle / "config.json"
+
+    @property
+    def shim_pid(self) -> Path:
+        return self.bundle / "shim.pid"
+
+    @property
+    def exit_file(self) -> Path:
+        return self.bundle / "exit.json"
+
+
+ExitCallback = Callable[[str, ExitStatus], None]
+
+
+class TaskManager:
+    """Starts shims and reports each task's exit through `on_exit`."""
+
+    def __init__(self, exec_root: Path, runtime_root: Path, on_exit: ExitCallback) -> None:
+        self.exec_root = exec_root
+        self.runtime_root = runtime_root
+        self._on_exit = on_exit
+        self._watched: dict[str, int] = {}  # container id -> pidfd
+
+    def paths(self, container_id: str) -> TaskPaths:
+        return TaskPaths.of(self.exec_root, container_id)
+
+    async def start(self, container_id: str, log_path: Path, runtime: str) -> int:
+        """Launch the shim; return the container's pid once it runs, or raise ExecError."""
+        paths = self.paths(container_id)
+        paths.exit_file.unlink(missing_ok=True)
+        ready_r, ready_w = os.pipe()
+        try:
+            proc = self._spawn_shim(container_id, paths, log_path, runtime, ready_w)
+        finally:
+            os.close(ready_w)
+        try:
+            line = await asyncio.wait_for(_read_line(ready_r), READY_TIMEOUT_S)
+        finally:
+            os.close(ready_r)
+        reply = _parse_ready(line, paths)
+        if "error" in reply:
+            await asyncio.to_thread(proc.wait)
+            raise ExecError(reply["error"], int(reply.get("exit_code", 125)))
+        self._watch(container_id, proc.pid, proc)
+        return int(reply["pid"])
+
+    def _spawn_shim(
+        self, container_id: str, paths: TaskPaths, log_path: Path, runtime: str, ready_w: int
+    ) -> subprocess.Popen:
+        args = [
+            sys.executable, "-m", "freight.shim",
+            "--id", container_id, "--bundle", str(paths.bundle),
+            "--state-dir", str(paths.bundle), "--log-path", str(log_path),
+            "--runtime", runtime, "--runtime-root", str(self.runtime_root),
+            "--ready-fd", str(ready_w),
+        ]  # fmt: skip
+        with open(paths.bundle / "shim.log", "ab") as shim_log:
+            return subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=shim_log,
+                stderr=shim_log,
+                pass_fds=(ready_w,),
+                start_new_session=True,
+                cwd=paths.bundle,
+            )
+
+    def restore(self, container_id: str) -> ExitStatus | None:
+        """Re-attach to a running shim after a daemon restart.
+
+        Returns the exit status when the task ended while the daemon was away,
+        None when it is still running (and now watched again).
+        """
+        paths = self.paths(container_id)
+        pid = _read_pid(paths.shim_pid)
+        if pid and _is_shim(pid, container_id):
+            self._watch(container_id, pid, None)
+            return None
+        return read_exit(paths) or ExitStatus(255, _now(), False)
+
+    def _watch(self, container_id: str, pid: int, proc: subprocess.Popen | None) -> None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._report_exit(container_id, proc)
+            return
+        self._watched[container_id] = pidfd
+        loop = asyncio.get_running_loop()
+        loop.add_reader(pidfd, self._shim_exited, container_id, pidfd, proc)
+
+    def _shim_exited(self, container_id: str, pidfd: int, proc: subprocess.Popen | None) -> None:
+        asyncio.get_running_loop().remove_reader(pidfd)
+        os.close(pidfd)
+        self._watched.pop(container_id, None)
+        self._report_exit(container_id, proc)
+
+    def _report_exit(self, container_id: str, proc: subprocess.Popen | None) -> None:
+        if proc is not None:
+            proc.wait()  # reap our child; it has exited already
+        status = read_exit(self.paths(container_id)) or ExitStatus(255, _now(), False)
+        try:
+            self._on_exit(container_id, status)
+        except Exception:
+            log.exception("handling exit of %s", container_id)
+
+    def close(self) -> None:
+        """Stop watching (the shims keep running: live restore)."""
+        loop = asyncio.get_event_loop()
+        for pidfd in self._watched.values():
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        self._watched.clear()
+
+
+def read_exit(paths: TaskPaths) -> ExitStatus | None:
+    try:
+        raw = json.loads(paths.exit_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return ExitStatus(
+        int(raw["exit_code"]), raw.get("finished_at", _now()), bool(raw.get("oom_killed"))
+    )
+
+
+async def _read_line(fd: int) -> bytes:
+    """Read up to a newline (or EOF) from a pipe without blocking the loop."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    buf = bytearray()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        buf.extend(chunk)
+        if (not chunk or b"\n" in chunk) and not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+    return bytes(buf)
+
+
+def _parse_ready(line: bytes, paths: TaskPaths) -> dict:
+    try:
+        reply = json.loads(line.split(b"\n", 1)[0])
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict) or not ("pid" in reply or "error" in reply):
+        tail = _tail(paths.bundle / "shim.log")
+        raise Internal(f"shim failed to start the container: {tail or 'no reply'}")
+    return reply
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _is_shim(pid: int, container_id: str) -> bool:
+    """Guard against pid reuse: the process must be this container's shim."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"freight.shim" in cmdline and container_id.encode() in cmdline
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:].strip()
+    except OSError:
+        return ""
