@@ -140,3 +140,64 @@ def cleanup_cgroups(container_id: str) -> None:
                 path.rmdir()
             except OSError:
                 pass
+
+
+def exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def become_subreaper() -> None:
+    """Orphaned container inits reparent to us, so tests can waitpid them like the shim does."""
+    from freight.linux import syscalls
+
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+
+
+class Harness:
+    """Runs busybox containers through a Runtime and cleans up whatever a test left."""
+
+    def __init__(self, rt, tmp: Path) -> None:  # noqa: ANN001 - freight.runtime.api.Runtime
+        self.rt = rt
+        self.tmp = tmp
+        self.ids: list[str] = []
+
+    def create(self, args: list[str], **kw: object) -> tuple[str, int, int]:
+        """(id, init pid, read end of its stdout+stderr pipe), created but not started."""
+        bundle, cid = make_bundle(self.tmp, args, **kw)
+        self.ids.append(cid)
+        r, w = os.pipe()
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        try:
+            pid = self.rt.create(cid, bundle, devnull, w, w)
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+            os.close(devnull)
+        return cid, pid, r
+
+    def run(self, args: list[str], **kw: object) -> tuple[str, int]:
+        """Run to completion: (combined output, Docker-style exit code)."""
+        cid, pid, r = self.create(args, **kw)
+        self.rt.start(cid)
+        with os.fdopen(r, "rb") as f:
+            out = f.read().decode()
+        _, status = os.waitpid(pid, 0)
+        self.rt.delete(cid)
+        return out, exit_code(status)
+
+    def cleanup(self) -> None:
+        for cid in self.ids:
+            try:
+                self.rt.delete(cid, force=True)
+            except Exception:  # noqa: BLE001 - already gone is fine
+                pass
+            cleanup_cgroups(cid)
+        while True:  # reap whatever reparented to us
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break

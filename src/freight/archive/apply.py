@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from freight import errors
-from freight.archive import confine, whiteouts
+from freight.archive import confine
 from freight.archive.compression import Readable, decompressed, decompression_errors
+from freight.archive.whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, PREFIX
 from freight.oci.digest import CHUNK_SIZE, Digest, sha256_hasher
 
 WhiteoutMode = Literal["overlay", "delete"]
@@ -163,14 +164,15 @@ class _Extractor:
                 self._entry(tar, member)
         # Directory times last: writing their children changed them.
         for path, mtime_ns in reversed(self._dir_times):
-            os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+            with contextlib.suppress(FileNotFoundError):  # replaced or whited out later
+                os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
 
     def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = confine.clean_name(member.name, member.name)
         if name is None:
             return  # the root itself: the snapshot's own directory keeps its attributes
         parent_name, base = posixpath.split(name)
-        if base.startswith(whiteouts.PREFIX):
+        if base.startswith(PREFIX):
             self._whiteout(member, parent_name, base)
             return
         parent = confine.make_parents(self.root, parent_name, member.name)
@@ -268,7 +270,7 @@ class _Extractor:
             if not key.startswith(_XATTR_PAX_PREFIX):
                 continue
             name = key.removeprefix(_XATTR_PAX_PREFIX)
-            if name.startswith(whiteouts.OVERLAY_XATTR_PREFIX):
+            if name.startswith(OVERLAY_XATTR_PREFIX):
                 continue
             raw = value.encode("utf-8", "surrogateescape")
             try:
@@ -281,11 +283,11 @@ class _Extractor:
 
     def _whiteout(self, member: tarfile.TarInfo, parent_name: str, base: str) -> None:
         parent = confine.make_parents(self.root, parent_name, member.name)
-        if base == whiteouts.OPAQUE:
+        if base == OPAQUE:
             self._opaque(parent)
             return
-        hidden = base.removeprefix(whiteouts.PREFIX)
-        if hidden in ("", ".", "..") or hidden.startswith(whiteouts.PREFIX):
+        hidden = base.removeprefix(PREFIX)
+        if hidden in ("", ".", "..") or hidden.startswith(PREFIX):
             raise errors.InvalidArgument(f"layer entry {member.name!r}: invalid whiteout")
         path = parent / hidden
         if os.path.lexists(path):
@@ -295,7 +297,7 @@ class _Extractor:
 
     def _opaque(self, directory: Path) -> None:
         if self.mode == "overlay":
-            os.setxattr(directory, whiteouts.OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
+            os.setxattr(directory, OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
             return
         for child in list(directory.iterdir()):
             if child not in self._created:

@@ -30,7 +30,9 @@ def _attach_stream(text: str) -> str:
 
 def _pull_policy(text: str) -> str:
     if text not in PULL_POLICIES:
-        raise ValueError(f"invalid pull option: '{text}': must be one of \"always\", \"missing\" or \"never\"")
+        raise ValueError(
+            f'invalid pull option: \'{text}\': must be one of "always", "missing" or "never"'
+        )
     return text
 
 
@@ -80,7 +82,11 @@ RUN = Command(
     [
         *container_flags(),
         Flag("detach", "d", help="Run container in background and print container ID"),
-        Flag("rm", "", help="Automatically remove the container and its associated anonymous volumes when it exits"),
+        Flag(
+            "rm",
+            "",
+            help="Automatically remove the container and its associated anonymous volumes when it exits",
+        ),
     ],
     min_args=1,
     interspersed=False,
@@ -115,7 +121,9 @@ def read_kv_file(path: str, from_env: bool) -> list[str]:
         try:
             line = line_bytes.decode("utf-8").lstrip()
         except UnicodeDecodeError:
-            raise CliError(f"invalid env file ({path}): invalid utf8 bytes at line {number}") from None
+            raise CliError(
+                f"invalid env file ({path}): invalid utf8 bytes at line {number}"
+            ) from None
         entry = _kv_line(line, from_env)
         if entry is not None:
             lines.append(entry)

@@ -47,7 +47,17 @@ def _int(text: str) -> int:
 class Flag:
     """One option. ``kind`` is bool, string, list or int; ``type_name`` shows in help."""
 
-    __slots__ = ("long", "short", "kind", "default", "help", "type_name", "convert", "dest", "hidden")
+    __slots__ = (
+        "long",
+        "short",
+        "kind",
+        "default",
+        "help",
+        "type_name",
+        "convert",
+        "dest",
+        "hidden",
+    )
 
     def __init__(
         self,
@@ -80,7 +90,9 @@ class Flag:
         try:
             return self.convert(text)
         except ValueError as exc:
-            raise UsageError(f'invalid argument "{text}" for "{self.label()}" flag: {exc}') from None
+            raise UsageError(
+                f'invalid argument "{text}" for "{self.label()}" flag: {exc}'
+            ) from None
 
 
 _DEFAULTS: dict[str, Callable[[], Any]] = {
@@ -204,7 +216,9 @@ def _fresh(default: Any) -> Any:
     return list(default) if isinstance(default, list) else default
 
 
-def _long(arg: str, argv: list[str], i: int, by_long: dict[str, Flag], values: dict[str, Any]) -> int:
+def _long(
+    arg: str, argv: list[str], i: int, by_long: dict[str, Flag], values: dict[str, Any]
+) -> int:
     name, eq, text = arg[2:].partition("=")
     flag = by_long.get(name)
     if flag is None:
@@ -222,7 +236,9 @@ def _long(arg: str, argv: list[str], i: int, by_long: dict[str, Flag], values: d
     return i
 
 
-def _shorts(arg: str, argv: list[str], i: int, by_short: dict[str, Flag], values: dict[str, Any]) -> int:
+def _shorts(
+    arg: str, argv: list[str], i: int, by_short: dict[str, Flag], values: dict[str, Any]
+) -> int:
     letters = arg[1:]
     j = 0
     while j < len(letters):

@@ -37,7 +37,9 @@ def expand_escapes(fmt: str) -> str:
     return fmt.replace("\\t", "\t").replace("\\n", "\n")
 
 
-def resolve_format(fmt: str | None, default_table: str, quiet: bool, quiet_field: str = "{{.ID}}") -> str:
+def resolve_format(
+    fmt: str | None, default_table: str, quiet: bool, quiet_field: str = "{{.ID}}"
+) -> str:
     """The effective format: quiet wins over table defaults, json is {{json .}}."""
     if quiet and (not fmt or fmt == TABLE):
         return quiet_field

@@ -13,13 +13,16 @@ from __future__ import annotations
 import time
 
 from freight.cli.formatter import ellipsis
+from freight.cli.gotemplate import go_quote
 from freight.cli.units import human_duration, human_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_TABLE = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+)
 PS_HEADERS = {
     "ID": "CONTAINER ID",
     "Image": "IMAGE",
@@ -38,7 +41,9 @@ PS_HEADERS = {
     "LocalVolumes": "LOCAL VOLUMES",
 }
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-IMAGES_DIGEST_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGES_DIGEST_TABLE = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+)
 IMAGES_HEADERS = {
     "Repository": "REPOSITORY",
     "Tag": "TAG",
@@ -123,8 +128,6 @@ class ContainerRow(_Row):
         return image
 
     def Command(self) -> str:  # noqa: N802
-        from freight.cli.gotemplate import go_quote
-
         command = self.c.get("Command") or ""
         return go_quote(ellipsis(command, 20) if self.trunc else command)
 
@@ -243,7 +246,9 @@ def image_rows(images: list[dict[str, Any]], trunc: bool = True) -> list[ImageRo
     """One row per repo:tag (docker's images table), '<none>' where missing."""
     rows = []
     for image in images:
-        digests = {d.rpartition("@")[0]: d.rpartition("@")[2] for d in image.get("RepoDigests") or []}
+        digests = {
+            d.rpartition("@")[0]: d.rpartition("@")[2] for d in image.get("RepoDigests") or []
+        }
         tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
         for ref in tags:
             repo, _, tag = ref.rpartition(":")

@@ -27,7 +27,9 @@ class CliError(Exception):
 class Session:
     """Global flags plus a lazily-connected API."""
 
-    def __init__(self, host: str | None = None, debug: bool = False, log_level: str = "info") -> None:
+    def __init__(
+        self, host: str | None = None, debug: bool = False, log_level: str = "info"
+    ) -> None:
         self.host = host
         self.debug = debug
         self.log_level = log_level

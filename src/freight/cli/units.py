@@ -10,6 +10,7 @@ from __future__ import annotations
 
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 _NUMBER_CHARS = "0123456789. "
 
 
@@ -77,11 +78,20 @@ def nano_cpus(text: str) -> int:
 
 def human_size(size: float, precision: int = 3) -> str:
     """``units.HumanSizeWithPrecision``: 1000-based, e.g. 4261550 -> '4.26MB'."""
+    return _custom_size(size, precision, 1000.0, _DECIMAL_UNITS)
+
+
+def bytes_size(size: float) -> str:
+    """``units.BytesSize``: 1024-based with 4 digits, e.g. '1.934GiB' (docker info)."""
+    return _custom_size(size, 4, 1024.0, _BINARY_UNITS)
+
+
+def _custom_size(size: float, precision: int, base: float, units: tuple[str, ...]) -> str:
     i = 0
-    while size >= 1000.0 and i < len(_DECIMAL_UNITS) - 1:
-        size /= 1000.0
+    while size >= base and i < len(units) - 1:
+        size /= base
         i += 1
-    return f"{size:.{precision}g}{_DECIMAL_UNITS[i]}"
+    return f"{size:.{precision}g}{units[i]}"
 
 
 def human_duration(seconds: float) -> str:

@@ -260,6 +260,7 @@ def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
         readonly_paths=list(linux.readonly_paths) if linux else [],
         devices=list(linux.devices) if linux else [],
         sysctl=dict(linux.sysctl) if linux else {},
-        propagation=PROPAGATION[propagation],
+        # Applied to "/" recursively: the schema's "private" must not leave shared submounts.
+        propagation=PROPAGATION[propagation] | syscalls.MS_REC,
         annotations=dict(spec.annotations),
     )

@@ -187,6 +187,9 @@ class ContainerService:
             await asyncio.to_thread(self._teardown_bundle, c)
             c.state = replace(c.state, exit_code=e.exit_code, error=str(e))
             self._save(c)
+            self._wake_exit_waiters(c.id, ExitStatus(e.exit_code, now_rfc3339()))
+            if c.host.auto_remove:  # as dockerd: a --rm container that cannot start is removed
+                asyncio.get_running_loop().create_task(self._auto_remove(c.id))
             raise
         except BaseException:
             await asyncio.to_thread(self._teardown_bundle, c)
@@ -231,13 +234,16 @@ class ContainerService:
         )
         self._teardown_bundle(c)
         self._save(c)
+        self._wake_exit_waiters(cid, status)
+        if c.host.auto_remove:
+            asyncio.get_running_loop().create_task(self._auto_remove(cid))
+
+    def _wake_exit_waiters(self, cid: str, status: ExitStatus) -> None:
         waiters = self._waiters.setdefault(cid, _Waiters())
         for fut in waiters.exit:
             if not fut.done():
                 fut.set_result(status)
         waiters.exit.clear()
-        if c.host.auto_remove:
-            asyncio.get_running_loop().create_task(self._auto_remove(cid))
 
     async def _auto_remove(self, cid: str) -> None:
         try:

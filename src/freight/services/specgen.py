@@ -141,7 +141,6 @@ def _linux(c: Container, cgroup_parent: str) -> dict[str, Any]:
         "cgroupsPath": f"/{cgroup_parent}/{c.id}",
         "maskedPaths": MASKED_PATHS,
         "readonlyPaths": READONLY_PATHS,
-        "rootfsPropagation": "rprivate",
     }
 
 

@@ -141,9 +141,7 @@ def demo_router(state: DemoState) -> Router:
     async def ignore_body(req: Request) -> Response:
         return json_response({"ignored": True})
 
-    async def hijack(req: Request) -> HijackResponse:
-        multiplexed = req.query.bool("multiplexed")
-
+    def uppercase_session(multiplexed: bool) -> HijackResponse:
         async def session(stream: HijackedStream) -> None:
             async for chunk in stream:
                 out = chunk.upper()
@@ -158,6 +156,24 @@ def demo_router(state: DemoState) -> Router:
             )
 
         return HijackResponse(session, multiplexed=multiplexed)
+
+    async def attach(req: Request) -> HijackResponse:
+        return uppercase_session(req.query.bool("multiplexed"))
+
+    async def exec_create(req: Request) -> Response:
+        body = await req.json()
+        if not body or "Cmd" not in body:
+            raise errors.InvalidArgument("No exec command specified")
+        return json_response({"Id": "e1"}, 201)
+
+    async def exec_start(req: Request) -> HijackResponse:
+        config = await req.json(default={})
+        if config.get("Tty"):
+            raise errors.NotImplementedYet("tty exec is not in the demo")
+        return uppercase_session(multiplexed=True)
+
+    async def exec_inspect(req: Request) -> Response:
+        return json_response({"ID": req.params["id"], "Running": False, "ExitCode": 0, "Pid": 0})
 
     async def fail(req: Request) -> Response:
         raise ERROR_KINDS[req.params["kind"]]
@@ -184,7 +200,10 @@ def demo_router(state: DemoState) -> Router:
         ("POST", "/echo", echo),
         ("POST", "/json", echo_json),
         ("POST", "/ignore", ignore_body),
-        ("POST", "/containers/{id}/attach", hijack),
+        ("POST", "/containers/{id}/attach", attach),
+        ("POST", "/containers/{id}/exec", exec_create),
+        ("POST", "/exec/{id}/start", exec_start),
+        ("GET", "/exec/{id}/json", exec_inspect),
         ("GET", "/error/{kind}", fail),
         ("GET", "/boom", boom),
         ("GET", "/images/{name:path}/json", image),

@@ -51,3 +51,18 @@ def test_docker_cli_service_ls_shows_swarm_error(demo: Demo) -> None:
     result = docker_cli(demo, "service", "ls")
     assert result.returncode == 1
     assert SWARM_MESSAGE in result.stderr
+
+
+@needs_cli
+def test_docker_cli_exec_hijack_with_stdin_half_close(demo: Demo) -> None:
+    result = subprocess.run(
+        ["docker", "-H", f"unix://{demo.sock}", "exec", "-i", "c1", "cat"],
+        input="hello\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": "/nonexistent"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "HELLO\n"
+    assert result.stderr == "bye\n"

@@ -25,7 +25,16 @@ def test_parse_accepts_sha256_and_sha512():
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "sha256", "sha256:", "sha256:abc", HELLO.upper(), "md5:" + "a" * 32, HELLO + "0", "a" * 64],
+    [
+        "",
+        "sha256",
+        "sha256:",
+        "sha256:abc",
+        HELLO.upper(),
+        "md5:" + "a" * 32,
+        HELLO + "0",
+        "a" * 64,
+    ],
 )
 def test_parse_rejects_malformed(bad):
     with pytest.raises(errors.InvalidArgument):

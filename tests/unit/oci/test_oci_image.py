@@ -75,7 +75,7 @@ DOCKER_CONFIG = {
     "rootfs": {"type": "layers", "diff_ids": [D1, D2]},
     "history": [
         {"created": "2024-05-01T00:00:00Z", "created_by": "ADD file:x in /"},
-        {"created_by": "CMD [\"sh\"]", "empty_layer": True, "comment": "c"},
+        {"created_by": 'CMD ["sh"]', "empty_layer": True, "comment": "c"},
     ],
 }
 
@@ -85,7 +85,9 @@ def _registry() -> Registry:
 
     def strip_ids(node):
         if isinstance(node, dict):
-            return {k: strip_ids(v) for k, v in node.items() if not (k == "id" and isinstance(v, str))}
+            return {
+                k: strip_ids(v) for k, v in node.items() if not (k == "id" and isinstance(v, str))
+            }
         if isinstance(node, list):
             return [strip_ids(v) for v in node]
         return node
@@ -147,9 +149,20 @@ def test_docker_manifest_list_is_an_index():
 def test_image_config_maps_every_field():
     cfg = ImageConfig.from_json(_bytes(DOCKER_CONFIG))
     c = cfg.config
-    assert (c.user, c.env, c.entrypoint, c.cmd, c.working_dir) == ("nobody", ["PATH=/usr/bin"], ["/init"], ["sh"], "/srv")
+    assert (c.user, c.env, c.entrypoint, c.cmd, c.working_dir) == (
+        "nobody",
+        ["PATH=/usr/bin"],
+        ["/init"],
+        ["sh"],
+        "/srv",
+    )
     assert c.exposed_ports == ["53/udp", "80/tcp"] and c.volumes == ["/data"]
-    assert (c.stop_signal, c.on_build, c.shell, c.args_escaped) == ("SIGQUIT", ["RUN true"], ["/bin/bash", "-c"], True)
+    assert (c.stop_signal, c.on_build, c.shell, c.args_escaped) == (
+        "SIGQUIT",
+        ["RUN true"],
+        ["/bin/bash", "-c"],
+        True,
+    )
     assert c.healthcheck.test == ["CMD", "true"] and c.healthcheck.interval == 30_000_000_000
     assert c.labels == {"a": "b"} and c.extra == {"Hostname": ""}
     assert cfg.rootfs_diff_ids == [D1, D2]
@@ -164,7 +177,9 @@ def test_image_config_round_trips_and_is_valid_per_spec():
 
 
 def test_minimal_image_config_is_valid_per_spec():
-    cfg = ImageConfig(architecture="amd64", os="linux", config=ContainerConfig(cmd=["sh"]), rootfs_diff_ids=[D1])
+    cfg = ImageConfig(
+        architecture="amd64", os="linux", config=ContainerConfig(cmd=["sh"]), rootfs_diff_ids=[D1]
+    )
     _validate(cfg.to_json(), "config-schema.json")
 
 
@@ -182,7 +197,9 @@ def test_to_json_is_deterministic_and_compact():
         b"[]",
         _bytes({"schemaVersion": 1, "config": DOCKER_MANIFEST["config"], "layers": []}),
         _bytes({"schemaVersion": 2, "layers": []}),
-        _bytes(dict(DOCKER_MANIFEST, layers=[{"mediaType": "x", "size": 1, "digest": "sha256:bad"}])),
+        _bytes(
+            dict(DOCKER_MANIFEST, layers=[{"mediaType": "x", "size": 1, "digest": "sha256:bad"}])
+        ),
         _bytes(dict(DOCKER_MANIFEST, layers=[{"mediaType": "x", "size": "1", "digest": D1}])),
     ],
 )

@@ -25,7 +25,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "ps": ("freight.cli.commands.ps", "main", "List containers"),
     "logs": ("freight.cli.commands.logs", "main", "Fetch the logs of a container"),
-    "inspect": ("freight.cli.commands.inspect", "main", "Return low-level information on Docker objects"),
+    "inspect": (
+        "freight.cli.commands.inspect",
+        "main",
+        "Return low-level information on Docker objects",
+    ),
     "images": ("freight.cli.commands.images", "images_main", "List images"),
     "rmi": ("freight.cli.commands.images", "rmi_main", "Remove one or more images"),
     "tag": (
@@ -39,7 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "import_main",
         "Import the contents from a tarball to create a filesystem image",
     ),
-    "version": ("freight.cli.commands.system", "version_main", "Show the freight version information"),
+    "version": (
+        "freight.cli.commands.system",
+        "version_main",
+        "Show the freight version information",
+    ),
     "info": ("freight.cli.commands.system", "info_main", "Display system-wide information"),
 }
 
@@ -53,7 +61,11 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "ps": COMMANDS["ps"],
             "rm": COMMANDS["rm"],
             "remove": COMMANDS["rm"],
-            "inspect": ("freight.cli.commands.inspect", "container_main", "Display detailed information on one or more containers"),
+            "inspect": (
+                "freight.cli.commands.inspect",
+                "container_main",
+                "Display detailed information on one or more containers",
+            ),
             **{
                 name: COMMANDS[name]
                 for name in ("run", "create", "start", "stop", "kill", "restart", "wait", "logs")
@@ -67,7 +79,11 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "list": COMMANDS["images"],
             "rm": COMMANDS["rmi"],
             "remove": COMMANDS["rmi"],
-            "inspect": ("freight.cli.commands.inspect", "image_main", "Display detailed information on one or more images"),
+            "inspect": (
+                "freight.cli.commands.inspect",
+                "image_main",
+                "Display detailed information on one or more images",
+            ),
             "tag": COMMANDS["tag"],
             "history": COMMANDS["history"],
             "import": COMMANDS["import"],
@@ -81,7 +97,11 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
     "daemon": (
         "Start or stop freightd",
         {
-            "start": ("freight.cli.commands.daemon", "start_main", "Start freightd in the background"),
+            "start": (
+                "freight.cli.commands.daemon",
+                "start_main",
+                "Start freightd in the background",
+            ),
             "stop": ("freight.cli.commands.daemon", "stop_main", "Stop the running freightd"),
         },
     ),

@@ -15,8 +15,8 @@ import sys
 from freight.cli.attach import RawTerminal, pump, terminal_size
 from freight.cli.containerspec import CREATE, RUN, create_body
 from freight.cli.flags import Command, Flag
+from freight.cli.progress import show_messages
 from freight.cli.session import CliError, Session
-from freight.client.api import stream_messages
 from freight.client.http import ApiError
 
 TYPE_CHECKING = False
@@ -62,14 +62,10 @@ def familiar_with_tag(image: str) -> str:
 
 
 def pull(session: Session, image: str) -> None:
-    """POST /images/create?fromImage=, printing status lines like docker's pull."""
+    """POST /images/create?fromImage=, its progress on stderr like docker run's."""
     name = familiar_with_tag(image)
     repo, _, tag = name.rpartition(":") if "@" not in name else (name, "", "")
-    for message in stream_messages(session.api.image_pull(repo or name, tag or None)):
-        status = message.get("status")
-        if status:
-            ident = message.get("id")
-            session.err(f"{ident}: {status}\n" if ident else f"{status}\n")
+    show_messages(session.api.image_pull(repo or name, tag or None), sys.stderr)
 
 
 def create_container(session: Session, body: dict[str, Any], name: str | None, policy: str) -> str:
@@ -154,8 +150,9 @@ def attach_start_wait(session: Session, cid: str, config: dict[str, Any], condit
 def _resize(session: Session, cid: str, size: tuple[int, int]) -> None:
     try:
         session.api.container_resize(cid, *size)
-    except ApiError:
-        pass  # a missing resize only makes the terminal look odd
+    except ApiError as exc:
+        # A failed resize only makes the terminal look odd; say so and go on.
+        session.error(f"failed to resize tty: {exc.message}")
 
 
 def start_main(session: Session, argv: list[str]) -> int:

@@ -1,0 +1,180 @@
+"""Integration fixtures: a real freightd on its own data root, socket and cgroup parent.
+
+Everything a test run creates lives under one temp directory and one cgroup
+parent, and is removed at the end: containers, mounts, cgroups, the daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CGROUP_ROOTS = [Path("/sys/fs/cgroup")] + [
+    p for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir() and not p.is_symlink()
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath) or "tests/compat" in str(item.fspath):
+            item.add_marker(pytest.mark.root)
+
+
+@dataclass
+class Freightd:
+    root: Path
+    host: str
+    proc: subprocess.Popen
+    cgroup_parent: str
+    log: Path
+
+    @property
+    def data_root(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FREIGHT_HOST": self.host, "DOCKER_HOST": self.host}
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run the freight CLI against this daemon."""
+        return subprocess.run(
+            [sys.executable, "-m", "freight.cli.main", *args],
+            env=self.env, input=input, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run the real docker CLI against this daemon."""
+        return subprocess.run(
+            ["docker", "-H", self.host, *args],
+            env=self.env, input=input, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+def start_daemon(root: Path, cgroup_parent: str) -> Freightd:
+    sock = root / "freight.sock"
+    log = root / "freightd.log"
+    args = [
+        sys.executable, "-m", "freight.daemon.main", "-H", f"unix://{sock}",
+        "--data-root", str(root / "data"), "--exec-root", str(root / "run"),
+        "--cgroup-parent", cgroup_parent, "--log-level", "debug",
+    ]  # fmt: skip
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
+    d = Freightd(root, f"unix://{sock}", proc, cgroup_parent, log)
+    wait_for_ping(d)
+    return d
+
+
+def wait_for_ping(d: Freightd, timeout: float = 15) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    path = d.host.removeprefix("unix://")
+    while time.monotonic() < deadline:
+        if d.proc.poll() is not None:
+            raise RuntimeError(f"freightd exited: {d.log_tail()}")
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(path)
+                s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                if b"200 OK" in s.recv(100):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"freightd did not answer /_ping: {d.log_tail()}")
+
+
+def stop_daemon(d: Freightd, sig: int = signal.SIGTERM) -> None:
+    if d.proc.poll() is None:
+        d.proc.send_signal(sig)
+        try:
+            d.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def remove_all_containers(d: Freightd) -> None:
+    ids = d.docker("ps", "-aq").stdout.decode().split()
+    if ids:
+        d.docker("rm", "-f", *ids, timeout=60)
+
+
+def cleanup_leftovers(root: Path, cgroup_parent: str) -> None:
+    """Kill stray processes of this run, unmount, remove cgroups and files."""
+    for cg_root in CGROUP_ROOTS:
+        parent = cg_root / cgroup_parent
+        if not parent.is_dir():
+            continue
+        for child in sorted(parent.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if child.is_dir():
+                _kill_cgroup(child)
+                _rmdir(child)
+        _rmdir(parent)
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(str(root))), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _kill_cgroup(path: Path) -> None:
+    try:
+        pids = (path / "cgroup.procs").read_text().split()
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.05)
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def freightd(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[Freightd]:
+    if os.geteuid() != 0:
+        pytest.skip("integration tests need root (namespaces, overlayfs, cgroups)")
+    root = Path(f"/tmp/freight-test-{run_id}")
+    root.mkdir(parents=True)
+    cgroup_parent = f"freight-test-{run_id}"
+    d = start_daemon(root, cgroup_parent)
+    try:
+        result = d.cli("image", "bootstrap", "busybox", timeout=120)
+        assert result.returncode == 0, result.stderr.decode() + d.log_tail()
+        yield d
+    finally:
+        try:
+            remove_all_containers(d)
+        finally:
+            stop_daemon(d)
+            cleanup_leftovers(root, cgroup_parent)

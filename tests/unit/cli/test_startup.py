@@ -1,0 +1,58 @@
+"""Start time: the hot paths must not import heavy modules.
+
+Measured times are reported (``-s`` shows them), not asserted tightly: the
+machine's load decides them. The forbidden-import part is exact.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+
+FORBIDDEN = {"asyncio", "http.client", "email", "h11", "typing", "dataclasses", "threading"}
+
+
+def imported_modules(*args: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "freight.cli.main", *args],
+        capture_output=True,
+        text=True,
+    )
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--version",),
+        ("-H", "unix:///nonexistent.sock", "ps"),
+        ("-H", "unix:///nonexistent.sock", "run", "busybox", "true"),
+    ],
+)
+def test_hot_paths_avoid_heavy_imports(args):
+    modules = imported_modules(*args)
+    assert "freight.cli.main" in modules or "freight.cli.flags" in modules
+    assert not (modules & FORBIDDEN), sorted(modules & FORBIDDEN)
+    if args == ("--version",):
+        assert "json" not in modules and "socket" not in modules
+
+
+def test_version_start_time_is_reported():
+    runs = []
+    for _ in range(7):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "freight.cli.main", "--version"], capture_output=True, check=True
+        )
+        runs.append(time.perf_counter() - start)
+    median_ms = statistics.median(runs) * 1000
+    print(f"freight --version median {median_ms:.1f} ms")
+    assert median_ms < 1000  # a generous ceiling: catches an accidental heavy import, not load
