@@ -8,6 +8,7 @@ static busybox, its applet symlinks and minimal /etc files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from freight.oci.runtime_spec import (
     Spec,
     User,
 )
+from freight.runtime.api import Runtime
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -82,9 +84,13 @@ def default_mounts() -> list[Mount]:
             ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         ),
         Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
-        Mount("/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        Mount(
+            "/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        ),
         Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
-        Mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        Mount(
+            "/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]
+        ),
         Mount("/etc/hostname", "bind", "hostname", ["rbind", "rprivate"]),
     ]
 
@@ -129,17 +135,16 @@ def make_bundle(tmp: Path, args: list[str], **kw: object) -> tuple[Path, str]:
 def cleanup_cgroups(container_id: str) -> None:
     """Remove leftovers of a failed test under every hierarchy (v1 and v2)."""
     root = Path("/sys/fs/cgroup")
-    for path in [root / "freight-test" / container_id, *root.glob(f"*/freight-test/{container_id}")]:
+    for path in [
+        root / "freight-test" / container_id,
+        *root.glob(f"*/freight-test/{container_id}"),
+    ]:
         if path.is_dir():
             for pid in (path / "cgroup.procs").read_text().split():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 9)
-                except ProcessLookupError:
-                    pass
-            try:
+            with contextlib.suppress(OSError):
                 path.rmdir()
-            except OSError:
-                pass
 
 
 def exit_code(status: int) -> int:
@@ -157,7 +162,7 @@ def become_subreaper() -> None:
 class Harness:
     """Runs busybox containers through a Runtime and cleans up whatever a test left."""
 
-    def __init__(self, rt, tmp: Path) -> None:  # noqa: ANN001 - freight.runtime.api.Runtime
+    def __init__(self, rt: Runtime, tmp: Path) -> None:
         self.rt = rt
         self.tmp = tmp
         self.ids: list[str] = []
@@ -190,10 +195,8 @@ class Harness:
 
     def cleanup(self) -> None:
         for cid in self.ids:
-            try:
+            with contextlib.suppress(Exception):  # already gone is fine
                 self.rt.delete(cid, force=True)
-            except Exception:  # noqa: BLE001 - already gone is fine
-                pass
             cleanup_cgroups(cid)
         while True:  # reap whatever reparented to us
             try:

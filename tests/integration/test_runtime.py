@@ -13,15 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from runtime_fixtures import Harness, become_subreaper, make_bundle, skip_unless_root
 
 from freight.errors import ExecError
 from freight.runtime.api import open_runtime
-from runtime_fixtures import Harness, become_subreaper, make_bundle, skip_unless_root
 
 pytestmark = pytest.mark.root
 
-RUNTIMES = ["freight", pytest.param("runc", marks=pytest.mark.skipif(
-    shutil.which("runc") is None, reason="runc is not installed"))]
+RUNTIMES = [
+    "freight",
+    pytest.param(
+        "runc",
+        marks=pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed"),
+    ),
+]
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -50,7 +55,14 @@ def test_pid1_hostname_and_exit_code(harness: Harness) -> None:
 
 def test_default_capabilities(harness: Harness) -> None:
     out, _ = harness.run(["grep", "-E", "^Cap(Eff|Bnd|Prm)", "/proc/self/status"])
-    assert out.split() == ["CapPrm:", "00000000a80425fb", "CapEff:", "00000000a80425fb", "CapBnd:", "00000000a80425fb"]
+    assert out.split() == [
+        "CapPrm:",
+        "00000000a80425fb",
+        "CapEff:",
+        "00000000a80425fb",
+        "CapBnd:",
+        "00000000a80425fb",
+    ]
 
 
 def test_spec_user(harness: Harness) -> None:
@@ -89,7 +101,9 @@ def test_cgroup_limits_visible_inside(harness: Harness) -> None:
 
 
 def test_loopback_is_up_and_root_can_be_readonly(harness: Harness) -> None:
-    out, _ = harness.run(["sh", "-c", "cat /sys/class/net/lo/operstate; touch /x 2>&1"], readonly=True)
+    out, _ = harness.run(
+        ["sh", "-c", "cat /sys/class/net/lo/operstate; touch /x 2>&1"], readonly=True
+    )
     first, second = out.splitlines()[:2]
     assert first in ("unknown", "up")
     assert "Read-only file system" in second
@@ -137,6 +151,13 @@ def test_created_then_started(freight: Harness) -> None:
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "freight.runtime", "--root", str(root), *args]
+    if args[0] == "create":
+        # The container inherits create's stdio (as with runc): a pipe would stay
+        # open, so the output goes to a file.
+        with open(root.parent / "create.out", "w+") as out:
+            proc = subprocess.run(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            out.seek(0)
+            return subprocess.CompletedProcess(cmd, proc.returncode, "", out.read())
     return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
 

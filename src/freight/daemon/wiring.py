@@ -21,6 +21,7 @@ from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
 from freight.services.containers import ContainerService
 from freight.services.images import ImageService
+from freight.services.tasks import ForkServer
 from freight.snapshots import OverlaySnapshotter
 
 log = logging.getLogger("freightd")
@@ -35,6 +36,8 @@ class Daemon:
     async def close(self) -> None:
         await self.server.close()
         self.containers.tasks.close()
+        if self.containers.tasks.forkserver is not None:
+            await asyncio.to_thread(self.containers.tasks.forkserver.stop)
         self.meta.close()
 
 
@@ -65,8 +68,10 @@ async def build(cfg: DaemonConfig) -> Daemon:
     content = ContentStore(cfg.data_root / "content")
     snapshots = OverlaySnapshotter(cfg.data_root / "snapshots")
     images = ImageService(content, snapshots, meta)
+    forkserver = ForkServer(cfg.exec_root)
+    await asyncio.to_thread(forkserver.start)
     containers = ContainerService(
-        meta, images, cfg.data_root, cfg.exec_root, tuple(runtimes), cfg.cgroup_parent
+        meta, images, cfg.data_root, cfg.exec_root, tuple(runtimes), cfg.cgroup_parent, forkserver
     )
     await asyncio.to_thread(images.collect_garbage)
     containers.restore()

@@ -78,7 +78,9 @@ def _b(s: str | None) -> bytes | None:
     return os.fsencode(s) if s is not None else None
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     """mount(2). `source`/`fstype`/`data` may be None (remounts, propagation changes)."""
     _check(_libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), target)
 

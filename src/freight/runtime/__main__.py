@@ -24,7 +24,7 @@ from freight.runtime.state import DEFAULT_ROOT
 
 
 def parse_signal(text: str) -> int:
-    """"9", "KILL" or "SIGKILL" → 9."""
+    """ "9", "KILL" or "SIGKILL" → 9."""
     if text.isdigit():
         return int(text)
     name = text.upper()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from freight.errors import InvalidArgument
 from freight.linux import capabilities, syscalls
-from freight.oci.runtime_spec import Device, Resources, Spec
+from freight.oci.runtime_spec import Capabilities, Device, Mount, Resources, Rlimit, Spec
 
 NAMESPACE_FLAGS: dict[str, int] = {
     "pid": syscalls.CLONE_NEWPID,
@@ -159,7 +159,7 @@ def parse_mount_options(options: list[str]) -> tuple[int, tuple[int, ...], str]:
     return flags, tuple(propagation), ",".join(data)
 
 
-def _mount_op(m, bundle: str) -> MountOp:  # noqa: ANN001 - runtime_spec.Mount
+def _mount_op(m: Mount, bundle: str) -> MountOp:
     if not m.destination.startswith("/"):
         raise InvalidArgument(f"mount destination {m.destination!r} is not absolute")
     flags, propagation, data = parse_mount_options(m.options)
@@ -172,7 +172,7 @@ def _mount_op(m, bundle: str) -> MountOp:  # noqa: ANN001 - runtime_spec.Mount
     return MountOp(os.path.normpath(m.destination), mtype, source, flags, data, propagation)
 
 
-def _capsets(caps) -> CapSets | None:  # noqa: ANN001 - runtime_spec.Capabilities | None
+def _capsets(caps: Capabilities | None) -> CapSets | None:
     if caps is None:
         return None
     try:
@@ -184,7 +184,7 @@ def _capsets(caps) -> CapSets | None:  # noqa: ANN001 - runtime_spec.Capabilitie
     return CapSets(*masks)
 
 
-def _rlimits(spec_rlimits) -> list[tuple[int, int, int]]:  # noqa: ANN001
+def _rlimits(spec_rlimits: list[Rlimit]) -> list[tuple[int, int, int]]:
     out = []
     for r in spec_rlimits:
         number = getattr(resource, r.type, None)

@@ -8,6 +8,7 @@ so control never returns into the caller's code in a child.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import resource
@@ -28,10 +29,8 @@ def _report(fd: int, exc: BaseException, what: str) -> None:
         msg = sync.Message(sync.ERROR, message=str(exc), exit_code=exc.exit_code)
     else:
         msg = sync.Message(sync.ERROR, message=f"{what}: {exc}", exit_code=125)
-    try:
+    with contextlib.suppress(OSError):  # the caller is gone; nobody is left to tell
         sync.send(fd, msg)
-    except OSError:
-        pass  # the caller is gone; nobody is left to tell
 
 
 def _dup_stdio(stdio: tuple[int, int, int]) -> None:
@@ -72,7 +71,7 @@ def setup_child(
             container_init(cfg, plan, sync_fd, fifo_fd)
         sync.send(sync_fd, sync.Message(sync.PID, pid=pid))
         code = 0
-    except BaseException as e:  # noqa: BLE001 - everything must reach the caller
+    except BaseException as e:  # everything must reach the caller
         _report(sync_fd, e, "container setup failed")
     finally:
         os._exit(code)
@@ -128,10 +127,8 @@ def _reset_signals() -> None:
     # the shim ignores SIGHUP. The container must start with defaults.
     for sig in signal.valid_signals():
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
@@ -151,10 +148,8 @@ def _cloexec_all() -> None:
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:
-            try:
+            with contextlib.suppress(OSError):  # the fd listdir itself used, now closed
                 os.set_inheritable(fd, False)
-            except OSError:
-                pass  # the fd listdir itself used, already closed
 
 
 def _env(entries: list[str]) -> dict[str, str]:
@@ -180,7 +175,7 @@ def container_init(
         _wait_for_start(fifo_fd)
         _cloexec_all()
         os.execve(path, cfg.process.args, _env(cfg.process.env))
-    except BaseException as e:  # noqa: BLE001 - report, then leave through _exit
+    except BaseException as e:  # report, then leave through _exit
         if not ready:
             _report(sync_fd, e, "container init failed")
         else:

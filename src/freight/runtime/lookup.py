@@ -30,7 +30,9 @@ def find_executable(name: str, path_env: str) -> str:
         except PermissionError:
             raise ExecError(f'exec: "{name}": permission denied', 126) from None
         except FileNotFoundError:
-            raise ExecError(f'exec: "{name}": stat {name}: no such file or directory', 127) from None
+            raise ExecError(
+                f'exec: "{name}": stat {name}: no such file or directory', 127
+            ) from None
         except NotADirectoryError:
             raise ExecError(f'exec: "{name}": stat {name}: not a directory', 127) from None
         return name

@@ -38,7 +38,7 @@ from freight.services.clock import now_rfc3339
 from freight.services.images import ImageService
 from freight.services.model import Container, ContainerConfig, ContainerState, HostSettings
 from freight.services.names import random_name, validate_name
-from freight.services.tasks import ExitStatus, TaskManager
+from freight.services.tasks import ExitStatus, ForkServer, TaskManager
 from freight.services.usergroup import resolve_user
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class ContainerService:
         exec_root: Path,
         runtimes: tuple[str, ...] = ("freight",),
         cgroup_parent: str = "freight",
+        forkserver: ForkServer | None = None,
     ) -> None:
         self.meta = meta
         self.images = images
@@ -79,7 +80,7 @@ class ContainerService:
         self.exec_root = exec_root
         self.runtimes = runtimes
         self.cgroup_parent = cgroup_parent
-        self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited)
+        self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited, forkserver)
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, _Waiters] = {}
@@ -137,6 +138,7 @@ class ContainerService:
         )
         await asyncio.to_thread(self.images.prepare_rootfs, image.id, c.snapshot_key)
         files.mkdir(parents=True, exist_ok=True)
+        Path(c.log_path).touch(0o640)  # attach opens it before the shim writes
         try:
             self.meta.add_container(ContainerRow(cid, name, image.id, c.to_record()))
         except AlreadyExists:
@@ -369,24 +371,28 @@ class ContainerService:
     async def logs(self, ref: str, query: logfile.LogQuery) -> AsyncIterator[logfile.LogEntry]:
         c = self.get(ref)
         path = Path(c.log_path)
+        handle = logfile.open_log(path) if query.follow else None
         entries, offset = await asyncio.to_thread(logfile.read_entries, path, query)
         for e in entries:
             yield e
-        if query.follow and c.state.running:
-            async for e in logfile.follow(path, offset, query, lambda: not c.state.running):
+        if handle is not None and c.state.running:
+            async for e in logfile.follow(handle, offset, query, lambda: not c.state.running):
                 yield e
+        elif handle is not None:
+            handle.close()
 
-    async def attach_output(
-        self, ref: str, query: logfile.LogQuery
-    ) -> AsyncIterator[logfile.LogEntry]:
-        """Output from now until the container's next exit (or now, if it is not running
-        and `wait_start` is off). Used by attach: the client attaches before start."""
+    def attach_output(self, ref: str, query: logfile.LogQuery) -> AsyncIterator[logfile.LogEntry]:
+        """Output from now until the container's next exit (attach).
+
+        Not a generator: the starting offset and the exit waiter are taken at
+        call time, because clients attach *before* they start the container.
+        """
         c = self.get(ref)
         path = Path(c.log_path)
+        handle = logfile.open_log(path)
         offset = logfile.file_size(path)
         exited = self._exit_future(c.id)
-        async for e in logfile.follow(path, offset, query, exited.done):
-            yield e
+        return logfile.follow(handle, offset, query, exited.done)
 
     # bookkeeping ------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from freight.services.clock import parse_rfc3339
 
@@ -70,34 +71,39 @@ def read_entries(path: Path, query: LogQuery) -> tuple[list[LogEntry], int]:
     return entries, end
 
 
+def open_log(path: Path) -> BinaryIO | None:
+    """An open handle keeps the entries readable even if the file is removed
+    meanwhile (a --rm container is deleted right after it exits)."""
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by follow()
+    except FileNotFoundError:
+        return None
+
+
 async def follow(
-    path: Path, offset: int, query: LogQuery, finished: Callable[[], bool]
+    log: BinaryIO | None, offset: int, query: LogQuery, finished: Callable[[], bool]
 ) -> AsyncIterator[LogEntry]:
     """Entries appended after `offset` until `finished()` and the file is drained."""
+    if log is None:
+        return
     buf = b""
-    while True:
-        done = finished()  # sample before reading: no entry lost at the end
-        chunk = await asyncio.to_thread(_read_from, path, offset)
-        offset += len(chunk)
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            entry = parse_line(line)
-            if entry and query.wants(entry):
-                yield entry
-        if done and not chunk:
-            return
-        if not chunk:
-            await asyncio.sleep(FOLLOW_POLL_S)
-
-
-def _read_from(path: Path, offset: int) -> bytes:
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(1 << 20)
-    except FileNotFoundError:
-        return b""
+        log.seek(offset)
+        while True:
+            done = finished()  # sample before reading: no entry lost at the end
+            chunk = await asyncio.to_thread(log.read, 1 << 20)
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                entry = parse_line(line)
+                if entry and query.wants(entry):
+                    yield entry
+            if done and not chunk:
+                return
+            if not chunk:
+                await asyncio.sleep(FOLLOW_POLL_S)
+    finally:
+        log.close()
 
 
 def file_size(path: Path) -> int:

@@ -22,11 +22,15 @@ Exec-root layout of one task (built in `TaskPaths`)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +81,15 @@ ExitCallback = Callable[[str, ExitStatus], None]
 class TaskManager:
     """Starts shims and reports each task's exit through `on_exit`."""
 
-    def __init__(self, exec_root: Path, runtime_root: Path, on_exit: ExitCallback) -> None:
+    def __init__(
+        self,
+        exec_root: Path,
+        runtime_root: Path,
+        on_exit: ExitCallback,
+        forkserver: ForkServer | None = None,
+    ) -> None:
         self.exec_root = exec_root
+        self.forkserver = forkserver
         self.runtime_root = runtime_root
         self._on_exit = on_exit
         self._watched: dict[str, int] = {}  # container id -> pidfd
@@ -92,30 +103,39 @@ class TaskManager:
         paths.exit_file.unlink(missing_ok=True)
         ready_r, ready_w = os.pipe()
         try:
-            proc = self._spawn_shim(container_id, paths, log_path, runtime, ready_w)
+            shim = await asyncio.to_thread(
+                self._spawn_shim, container_id, paths, log_path, runtime, ready_w
+            )
         finally:
             os.close(ready_w)
         try:
             line = await asyncio.wait_for(_read_line(ready_r), READY_TIMEOUT_S)
         finally:
             os.close(ready_r)
+        proc = shim if isinstance(shim, subprocess.Popen) else None
         reply = _parse_ready(line, paths)
         if "error" in reply:
-            await asyncio.to_thread(proc.wait)
+            if proc is not None:
+                await asyncio.to_thread(proc.wait)
             raise ExecError(reply["error"], int(reply.get("exit_code", 125)))
-        self._watch(container_id, proc.pid, proc)
+        self._watch(container_id, proc.pid if proc else int(shim), proc)
         return int(reply["pid"])
 
     def _spawn_shim(
         self, container_id: str, paths: TaskPaths, log_path: Path, runtime: str, ready_w: int
-    ) -> subprocess.Popen:
+    ) -> subprocess.Popen | int:
+        """Fork the shim from the forkserver; a fresh interpreter if there is none."""
         args = [
-            sys.executable, "-m", "freight.shim",
             "--id", container_id, "--bundle", str(paths.bundle),
             "--state-dir", str(paths.bundle), "--log-path", str(log_path),
             "--runtime", runtime, "--runtime-root", str(self.runtime_root),
-            "--ready-fd", str(ready_w),
         ]  # fmt: skip
+        if self.forkserver is not None:
+            try:
+                return self.forkserver.spawn(args, ready_w)
+            except OSError as e:
+                log.warning("shim forkserver unavailable (%s); starting the shim directly", e)
+        args = [sys.executable, "-m", "freight.shim", *args, "--ready-fd", str(ready_w)]
         with open(paths.bundle / "shim.log", "ab") as shim_log:
             return subprocess.Popen(
                 args,
@@ -135,7 +155,7 @@ class TaskManager:
         """
         paths = self.paths(container_id)
         pid = _read_pid(paths.shim_pid)
-        if pid and _is_shim(pid, container_id):
+        if pid and _is_shim(pid, paths):
             self._watch(container_id, pid, None)
             return None
         return read_exit(paths) or ExitStatus(255, _now(), False)
@@ -172,6 +192,68 @@ class TaskManager:
             loop.remove_reader(pidfd)
             os.close(pidfd)
         self._watched.clear()
+
+
+class ForkServer:
+    """The shim forkserver (freight.shim.forkserver): started, asked to fork, stopped."""
+
+    def __init__(self, exec_root: Path) -> None:
+        self.socket_path = exec_root / "shim-forkserver.sock"
+        self.pid_path = exec_root / "shim-forkserver.pid"
+        self.log_path = exec_root / "shim-forkserver.log"
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._stop_stale()
+        self.socket_path.unlink(missing_ok=True)
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "freight.shim.forkserver", "--socket", str(self.socket_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+        self.pid_path.write_text(f"{self._proc.pid}\n")
+        deadline = time.monotonic() + timeout
+        while not self.socket_path.exists():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise Internal(f"shim forkserver did not start: {_tail(self.log_path)}")
+            time.sleep(0.01)
+
+    def spawn(self, args: list[str], ready_fd: int) -> int:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(READY_TIMEOUT_S)
+            conn.connect(str(self.socket_path))
+            socket.send_fds(conn, [json.dumps(args).encode()], [ready_fd])
+            reply = json.loads(conn.makefile("rb").readline() or b"{}")
+        if "pid" not in reply:
+            raise OSError(f"forkserver refused: {reply.get('error', 'no reply')}")
+        return int(reply["pid"])
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self.pid_path.unlink(missing_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+
+    def _stop_stale(self) -> None:
+        """A forkserver left by a daemon that was killed: replace it."""
+        pid = _read_pid(self.pid_path)
+        if not pid:
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return
+        if b"freight.shim.forkserver" in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def read_exit(paths: TaskPaths) -> ExitStatus | None:
@@ -226,13 +308,14 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _is_shim(pid: int, container_id: str) -> bool:
-    """Guard against pid reuse: the process must be this container's shim."""
+def _is_shim(pid: int, paths: TaskPaths) -> bool:
+    """Guard against pid reuse: a shim runs in its container's bundle directory."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
-    return b"freight.shim" in cmdline and container_id.encode() in cmdline
+    return b"freight.shim" in cmdline and cwd == str(paths.bundle)
 
 
 def _tail(path: Path, limit: int = 2000) -> str:

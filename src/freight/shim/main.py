@@ -204,7 +204,7 @@ def run(opts: Options) -> int:
     rt = open_runtime(opts.runtime, opts.runtime_root)  # type: ignore[arg-type]
     try:
         pid, out_r, err_r = _start(opts, rt)
-    except Exception as e:  # noqa: BLE001 - every failure must reach the ready fd
+    except Exception as e:  # every failure must reach the ready fd
         code = e.exit_code if isinstance(e, ExecError) else 125
         write_ready(opts.ready_fd, {"error": str(e), "exit_code": code})
         with contextlib.suppress(Exception):

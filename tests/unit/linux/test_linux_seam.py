@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from freight.linux import capabilities, syscalls
@@ -40,7 +42,7 @@ def test_both_implementations_satisfy_the_protocol() -> None:
     assert all(callable(s.mount) for s in implementations)
 
 
-def test_real_mount_errors_carry_errno_and_path(tmp_path) -> None:  # noqa: ANN001
+def test_real_mount_errors_carry_errno_and_path(tmp_path: Path) -> None:
     with pytest.raises(OSError) as e:
         syscalls.mount("none", str(tmp_path / "missing"), "tmpfs", 0, None)
     assert e.value.errno is not None and e.value.filename == str(tmp_path / "missing")
