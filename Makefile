@@ -8,7 +8,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: install apt venv demo test test-unit test-integration test-slow lint bench clean
 
 install: apt venv
-	ln -sf $(CURDIR)/$(VENV)/bin/freight /usr/local/bin/freight
+	$(PY) -m compileall -q src >/dev/null
+	@# The CLI's launcher skips site-packages scanning (-S): it needs only the stdlib and src/.
+	printf '#!%s -S\nimport sys\nsys.path.insert(0, "%s")\nfrom freight.cli.main import main\nsys.exit(main())\n' \
+		"$(CURDIR)/$(VENV)/bin/python" "$(CURDIR)/src" > /usr/local/bin/freight
+	chmod 755 /usr/local/bin/freight
 	ln -sf $(CURDIR)/$(VENV)/bin/freightd /usr/local/bin/freightd
 
 apt:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +35,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from conftest import cleanup_leftovers, remove_all_containers, start_daemon, stop_daemon  # noqa: E402
 
 FREIGHT = [sys.executable, "-m", "freight.cli.main"]
-FREIGHT_SCRIPT = str(Path(sys.executable).with_name("freight"))
+FREIGHT_SCRIPT = shutil.which("freight") or str(Path(sys.executable).with_name("freight"))
 
 
 def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:

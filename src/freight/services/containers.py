@@ -392,7 +392,7 @@ class ContainerService:
         handle = logfile.open_log(path)
         offset = logfile.file_size(path)
         exited = self._exit_future(c.id)
-        return logfile.follow(handle, offset, query, exited.done)
+        return logfile.follow(handle, offset, query, exited.done, exited)
 
     # bookkeeping ------------------------------------------------------------
 

@@ -81,9 +81,17 @@ def open_log(path: Path) -> BinaryIO | None:
 
 
 async def follow(
-    log: BinaryIO | None, offset: int, query: LogQuery, finished: Callable[[], bool]
+    log: BinaryIO | None,
+    offset: int,
+    query: LogQuery,
+    finished: Callable[[], bool],
+    wake: asyncio.Future | None = None,
 ) -> AsyncIterator[LogEntry]:
-    """Entries appended after `offset` until `finished()` and the file is drained."""
+    """Entries appended after `offset` until `finished()` and the file is drained.
+
+    Between polls it also wakes when `wake` completes (the container exited),
+    so the stream ends as soon as the last output is read.
+    """
     if log is None:
         return
     buf = b""
@@ -101,9 +109,16 @@ async def follow(
             if done and not chunk:
                 return
             if not chunk:
-                await asyncio.sleep(FOLLOW_POLL_S)
+                await _pause(wake)
     finally:
         log.close()
+
+
+async def _pause(wake: asyncio.Future | None) -> None:
+    if wake is None or wake.done():
+        await asyncio.sleep(FOLLOW_POLL_S)
+        return
+    await asyncio.wait([wake], timeout=FOLLOW_POLL_S)
 
 
 def file_size(path: Path) -> int:

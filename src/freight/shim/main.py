@@ -168,24 +168,6 @@ def copy_output(streams: dict[int, LineSplitter], reaper: Reaper) -> None:
         splitter.close()
 
 
-def _start(opts: Options, rt: Runtime) -> tuple[int, int, int]:
-    """Create and start; returns (init pid, stdout read fd, stderr read fd)."""
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        pid = rt.create(opts.id, opts.bundle, devnull, out_w, err_w)
-        rt.start(opts.id)
-    except BaseException:
-        os.close(out_r)
-        os.close(err_r)
-        raise
-    finally:
-        for fd in (devnull, out_w, err_w):
-            os.close(fd)
-    return pid, out_r, err_r
-
-
 def _setup_process(opts: Options) -> None:
     # The ready fd was inherited on purpose; the container must not inherit it.
     with contextlib.suppress(OSError):
@@ -199,11 +181,54 @@ def _setup_process(opts: Options) -> None:
     (opts.state_dir / "shim.pid").write_text(str(os.getpid()))
 
 
+def _start_in_child(opts: Options, rt: Runtime) -> tuple[int, int, int]:
+    """Run create+start in a short-lived child and return what `_start` returns.
+
+    The runtime's work touches many of the interpreter's pages; done here they
+    would be copied (copy-on-write) into this long-lived process for good. In a
+    child they vanish when it exits. The container's init, the child's
+    descendant, is re-parented to us because we are its subreaper.
+    """
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    result_r, result_w = os.pipe()
+    starter = os.fork()
+    if starter == 0:
+        os.close(result_r)
+        _starter_main(opts, rt, out_w, err_w, result_w)
+    for fd in (out_w, err_w, result_w):
+        os.close(fd)
+    with os.fdopen(result_r, "rb") as result:
+        reply = json.loads(result.read() or b'{"error": "the starter died", "exit_code": 125}')
+    os.waitpid(starter, 0)
+    if "error" in reply:
+        os.close(out_r)
+        os.close(err_r)
+        raise ExecError(reply["error"], int(reply["exit_code"]))
+    return int(reply["pid"]), out_r, err_r
+
+
+def _starter_main(opts: Options, rt: Runtime, out_w: int, err_w: int, result_w: int) -> None:
+    code = 0
+    try:
+        devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        pid = rt.create(opts.id, opts.bundle, devnull, out_w, err_w)
+        rt.start(opts.id)
+        reply: dict[str, object] = {"pid": pid}
+    except BaseException as e:  # noqa: BLE001 - every failure must reach the shim
+        reply = {"error": str(e), "exit_code": e.exit_code if isinstance(e, ExecError) else 125}
+        code = 1
+    try:
+        os.write(result_w, json.dumps(reply).encode())
+    finally:
+        os._exit(code)
+
+
 def run(opts: Options) -> int:
     _setup_process(opts)
     rt = open_runtime(opts.runtime, opts.runtime_root)  # type: ignore[arg-type]
     try:
-        pid, out_r, err_r = _start(opts, rt)
+        pid, out_r, err_r = _start_in_child(opts, rt)
     except Exception as e:  # every failure must reach the ready fd
         code = e.exit_code if isinstance(e, ExecError) else 125
         write_ready(opts.ready_fd, {"error": str(e), "exit_code": code})
