@@ -6,6 +6,7 @@ parent, and is removed at the end: containers, mounts, cgroups, the daemon.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -50,14 +51,18 @@ class Freightd:
     def env(self) -> dict[str, str]:
         return {**os.environ, "FREIGHT_HOST": self.host, "DOCKER_HOST": self.host}
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         """Run the freight CLI against this daemon."""
         return subprocess.run(
             [sys.executable, "-m", "freight.cli.main", *args],
             env=self.env, input=input, capture_output=True, timeout=timeout,
         )  # fmt: skip
 
-    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    def docker(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         """Run the real docker CLI against this daemon."""
         return subprocess.run(
             ["docker", "-H", self.host, *args],
@@ -141,18 +146,14 @@ def _kill_cgroup(path: Path) -> None:
     except OSError:
         return
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     time.sleep(0.05)
 
 
 def _rmdir(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 @pytest.fixture(scope="session")

@@ -208,7 +208,13 @@ class ForkServer:
         self.socket_path.unlink(missing_ok=True)
         with open(self.log_path, "ab") as out:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "freight.shim.forkserver", "--socket", str(self.socket_path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "freight.shim.forkserver",
+                    "--socket",
+                    str(self.socket_path),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
