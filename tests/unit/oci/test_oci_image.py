@@ -22,7 +22,7 @@ from freight.oci.image import (
     chain_ids,
 )
 
-SPECS = Path("/work/shared/specs/oci-image")
+SPECS = Path(__file__).resolve().parents[4] / "shared" / "specs" / "oci-image"
 D1 = Digest.of(b"layer1")
 D2 = Digest.of(b"layer2")
 CFG = Digest.of(b"config")

@@ -27,7 +27,7 @@ from freight.oci.runtime_spec import (
 )
 from freight.runtime.state import RuntimeState
 
-SCHEMAS = Path("/work/shared/specs/oci-runtime")
+SCHEMAS = Path(__file__).resolve().parents[4] / "shared" / "specs" / "oci-runtime"
 
 
 def full_spec() -> Spec:
