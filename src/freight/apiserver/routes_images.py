@@ -133,7 +133,7 @@ class ImageRoutes:
             return imports.bootstrap(self.images, str(full))
 
         def done(image_id: str) -> dict[str, Any]:
-            return {"status": f"Bootstrapped {full.familiar_string()}", "id": image_id}
+            return {"status": f"Bootstrapped {full.familiar_string()} as {image_id}"}
 
         return _message_stream(
             work, done, None, start={"status": f"Bootstrapping {full.familiar_string()}"}
