@@ -119,7 +119,15 @@ class ImageRoutes:
             finally:
                 src.close()
 
-        return _message_stream(work, lambda image_id: {"status": image_id}, stream)
+        # As dockerd: a failure before any output is an HTTP error (400 for a bad archive),
+        # so the import runs to its end before the answer starts.
+        pump = asyncio.create_task(stream.pump()) if stream else None
+        try:
+            image_id = await asyncio.to_thread(work)
+        finally:
+            if pump:
+                pump.cancel()
+        return json_response({"status": image_id})
 
     async def bootstrap(self, req: Request) -> AnyResponse:
         name = req.query.get("image") or ""

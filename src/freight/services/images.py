@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from freight.archive import layers as layer_archive
-from freight.archive.compression import decompressed
+from freight.archive.compression import decompressed, decompression_errors
 from freight.content import ContentStore
 from freight.errors import Conflict, InvalidArgument, NotFound
 from freight.metadata.store import ImageRow, MetadataStore
@@ -201,6 +201,9 @@ class ImageService:
             while chunk := plain.read(1 << 20):
                 writer.write(chunk)
             digest = writer.commit(None, None)
+        except decompression_errors() as e:
+            writer.abort()
+            raise InvalidArgument(f"the archive is truncated or corrupt: {e}") from None
         except BaseException:
             writer.abort()
             raise
