@@ -142,13 +142,37 @@ def report(d, args: argparse.Namespace) -> None:
         f"{'memory per running container (shim)':<48} RSS {rss:6.2f} MiB   PSS {pss:6.2f} MiB   (n={args.containers})"
     )
     if args.docker:
-        docker_env = {**os.environ, "DOCKER_HOST": args.docker}
-        print(
-            summary(
-                "docker CLI -> dockerd: run --rm busybox true",
-                timed(["docker", "run", "--rm", "busybox", "true"], docker_env, args.runs),
-            )
-        )
+        compare_with_docker(args)
+
+
+def compare_with_docker(args: argparse.Namespace) -> None:
+    """The same figures for a real dockerd (which must have a busybox image)."""
+    env = {**os.environ, "DOCKER_HOST": args.docker}
+    run = ["docker", "run", "--rm", "busybox", "true"]
+    timed(run, env, 3)
+    print(summary("docker CLI -> dockerd: run --rm busybox true", timed(run, env, args.runs)))
+    daemons = [pid for name in ("dockerd", "containerd") for pid in pids_named(name)]
+    rss = sum(memory_of(p)[0] for p in daemons)
+    pss = sum(memory_of(p)[1] for p in daemons)
+    print(f"{'dockerd+containerd idle memory':<48} RSS {rss:6.1f} MiB   PSS {pss:6.1f} MiB")
+    names = [f"bench-{secrets.token_hex(3)}" for _ in range(args.containers)]
+    for name in names:
+        cmd = ["docker", "run", "-d", "--name", name, "busybox", "sleep", "600"]
+        subprocess.run(cmd, env=env, capture_output=True, check=True)
+    time.sleep(1.0)
+    shims = [memory_of(p) for p in pids_named("containerd-shim-runc-v2")]
+    subprocess.run(["docker", "rm", "-f", *names], env=env, capture_output=True)
+    if shims:
+        rss = statistics.mean(s[0] for s in shims)
+        pss = statistics.mean(s[1] for s in shims)
+        label = "dockerd: memory per running container (shim)"
+        print(f"{label:<48} RSS {rss:6.2f} MiB   PSS {pss:6.2f} MiB   (n={len(shims)})")
+
+
+def pids_named(name: str) -> list[int]:
+    """Processes by name (the kernel keeps only 15 characters of it)."""
+    out = subprocess.run(["pgrep", "-x", name[:15]], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
 
 
 if __name__ == "__main__":

@@ -276,10 +276,13 @@ def _set(keys: list[str] | None) -> dict[str, dict] | None:
 
 
 def _image_matches(row: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Apply the filters; a `reference` filter also narrows RepoTags/RepoDigests to the
+    references that match, as moby does (`docker images repo` shows only repo's tags)."""
     for key, values in filters.items():
         if key == "reference":
-            names = [t.rsplit(":", 1)[0] for t in row["RepoTags"]] + row["RepoTags"]
-            if not any(_glob_match(v, n) for v in values for n in names):
+            row["RepoTags"] = [t for t in row["RepoTags"] if _reference_matches(values, t)]
+            row["RepoDigests"] = [d for d in row["RepoDigests"] if _reference_matches(values, d)]
+            if not (row["RepoTags"] or row["RepoDigests"]):
                 return False
         elif key == "dangling":
             dangling = not row["RepoTags"]
@@ -294,6 +297,13 @@ def _image_matches(row: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         else:
             raise InvalidArgument(f"invalid filter '{key}'")
     return True
+
+
+def _reference_matches(patterns: list[str], ref: str) -> bool:
+    """moby's FamiliarMatch: the pattern against "name:tag" and against "name"."""
+    name = ref.split("@", 1)[0]
+    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    return any(_glob_match(p, ref) or _glob_match(p, name) for p in patterns)
 
 
 def _glob_match(pattern: str, name: str) -> bool:
