@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from freight.linux import syscalls
-from freight.runtime.config import parse_mount_options
+from freight.linux.mountopts import parse_mount_options
 from freight.snapshots import Mount
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from freight.errors import InvalidArgument
 from freight.linux import syscalls as sc
+from freight.linux.mountopts import parse_mount_options
 from freight.oci.runtime_spec import Capabilities, Linux, Mount, Namespace, Process, Root, Spec
-from freight.runtime.config import convert, parse_mount_options
+from freight.runtime.config import convert
 
 
 def spec(**kw: object) -> Spec:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 
 from freight.linux import syscalls as sc
+from freight.linux.mountopts import parse_mount_options
 from freight.linux.seam import RecordingSyscalls
 from freight.runtime import rootfs
-from freight.runtime.config import MountOp, parse_mount_options
+from freight.runtime.config import MountOp
 
 R = "/b/rootfs"
 
