@@ -22,3 +22,4 @@ _spec.loader.exec_module(integration)
 Freightd = integration.Freightd
 freightd = integration.freightd
 run_id = integration.run_id
+daemon_tools = integration.daemon_tools

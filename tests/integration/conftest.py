@@ -179,3 +179,23 @@ def freightd(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[
         finally:
             stop_daemon(d)
             cleanup_leftovers(root, cgroup_parent)
+
+
+class DaemonTools:
+    """This module's daemon helpers, for tests that need a daemon of their own.
+
+    Tests take them from the `daemon_tools` fixture rather than `from conftest
+    import ...`: with several rootless conftests (tests/compat has one too) the
+    module named "conftest" in sys.modules is whichever pytest loaded last.
+    """
+
+    start = staticmethod(start_daemon)
+    stop = staticmethod(stop_daemon)
+    cleanup = staticmethod(cleanup_leftovers)
+    wait_for_ping = staticmethod(wait_for_ping)
+    Freightd = Freightd
+
+
+@pytest.fixture(scope="session")
+def daemon_tools() -> DaemonTools:
+    return DaemonTools()

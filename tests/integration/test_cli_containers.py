@@ -293,6 +293,21 @@ def test_stop_kills_after_timeout(cli: Cli, names, freightd) -> None:
     assert inspect(freightd, name, "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
 
 
+def test_stop_and_start_are_idempotent(cli: Cli, names) -> None:
+    name = names()
+    out(cli("create", "--name", name, "busybox", "true"))
+    assert out(cli("stop", name)) == f"{name}\n"  # 304 from the daemon: not an error
+    out(cli("run", "-d", "--name", (running := names()), "busybox", *SLEEP))
+    assert out(cli("start", running)) == f"{running}\n"
+
+
+def test_rm_force_of_missing_container_is_not_a_failure(cli: Cli) -> None:
+    r = cli("rm", "-f", "fx-no-such-container")
+    assert r.returncode == 0
+    assert "No such container: fx-no-such-container" in err(r)
+    assert cli("rm", "fx-no-such-container").returncode != 0
+
+
 def test_kill_with_signal_and_wait(cli: Cli, names, freightd) -> None:
     name = names()
     script = 'trap "exit 7" USR1; echo ready; while true; do sleep 0.05; done'
@@ -384,6 +399,7 @@ def test_ps_filters(cli: Cli, two_containers) -> None:
     assert out(cli("ps", *by_label)).split() == [running]
     assert sorted(out(cli("ps", "-a", *by_label)).split()) == sorted([exited, running])
     assert out(cli("ps", "-a", "-f", "status=exited", *by_label)).split() == [exited]
+    assert out(cli("ps", "-f", "status=exited", *by_label)).split() == [exited]  # implies -a
     assert out(cli("ps", "-a", "-f", f"name={exited}", "--format", "{{.Names}}")).split() == [
         exited
     ]

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Freightd, cleanup_leftovers, start_daemon, stop_daemon
 
 CLIS = ("freight", "docker")
 Cli = Callable[..., subprocess.CompletedProcess]
@@ -30,12 +29,12 @@ APPLETS = ("sh", "echo", "pwd", "cat", "true", "ls")
 
 
 @pytest.fixture(params=CLIS)
-def cli(request: pytest.FixtureRequest, freightd: Freightd) -> Cli:
+def cli(request: pytest.FixtureRequest, freightd) -> Cli:
     return freightd.cli if request.param == "freight" else freightd.docker
 
 
 @pytest.fixture
-def repos(freightd: Freightd) -> Iterator[Callable[[], str]]:
+def repos(freightd) -> Iterator[Callable[[], str]]:
     """Unique repository names; their images (and containers) are removed afterwards."""
     made: list[str] = []
 
@@ -78,11 +77,11 @@ def out(result: subprocess.CompletedProcess) -> str:
     return result.stdout.decode()
 
 
-def blobs(d: Freightd) -> set[str]:
+def blobs(d) -> set[str]:
     return {p.name for p in (d.data_root / "content" / "blobs" / "sha256").iterdir()}
 
 
-def image_ids(d: Freightd) -> set[str]:
+def image_ids(d) -> set[str]:
     return set(out(d.docker("images", "-aq", "--no-trunc")).split())
 
 
@@ -102,7 +101,7 @@ def test_images_lists_bootstrapped_busybox(cli: Cli) -> None:
     )
 
 
-def test_history_of_busybox(cli: Cli, freightd: Freightd) -> None:
+def test_history_of_busybox(cli: Cli, freightd) -> None:
     image_id = out(freightd.docker("inspect", "-f", "{{.Id}}", "busybox")).strip()
     lines = out(cli("history", "busybox")).splitlines()
     assert lines[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
@@ -133,7 +132,7 @@ def test_inspect_unknown_image(cli: Cli) -> None:
 # tag and rmi -----------------------------------------------------------------------
 
 
-def test_tag_then_rmi_untags_only(cli: Cli, repos, freightd: Freightd) -> None:
+def test_tag_then_rmi_untags_only(cli: Cli, repos, freightd) -> None:
     repo = repos()
     busybox_id = out(freightd.docker("inspect", "-f", "{{.Id}}", "busybox")).strip()
     out(cli("tag", "busybox", f"{repo}:1"))
@@ -145,7 +144,7 @@ def test_tag_then_rmi_untags_only(cli: Cli, repos, freightd: Freightd) -> None:
     assert out(freightd.docker("inspect", "-f", "{{.Id}}", "busybox")).strip() == busybox_id
 
 
-def test_rmi_deletes_last_tag(cli: Cli, repos, freightd: Freightd, rootfs_tar: Path) -> None:
+def test_rmi_deletes_last_tag(cli: Cli, repos, freightd, rootfs_tar: Path) -> None:
     repo = repos()
     image_id = out(freightd.docker("import", str(rootfs_tar), f"{repo}:1")).strip()
     assert out(cli("rmi", f"{repo}:1")).splitlines() == [
@@ -155,9 +154,7 @@ def test_rmi_deletes_last_tag(cli: Cli, repos, freightd: Freightd, rootfs_tar: P
     assert image_id not in image_ids(freightd)
 
 
-def test_rmi_of_image_used_by_container(
-    cli: Cli, repos, freightd: Freightd, rootfs_tar: Path
-) -> None:
+def test_rmi_of_image_used_by_container(cli: Cli, repos, freightd, rootfs_tar: Path) -> None:
     repo = repos()
     image_id = out(freightd.docker("import", str(rootfs_tar), f"{repo}:1")).strip()
     cid = out(freightd.docker("create", f"{repo}:1", "echo", "still-works")).strip()
@@ -208,7 +205,7 @@ def test_import_from_stdin(cli: Cli, repos, rootfs_tar: Path) -> None:
     assert doc["Config"]["Cmd"] is None  # an import has no command unless --change says so
 
 
-def test_import_gzip_tarball(freightd: Freightd, repos, rootfs_tar: Path, tmp_path: Path) -> None:
+def test_import_gzip_tarball(freightd, repos, rootfs_tar: Path, tmp_path: Path) -> None:
     repo = repos()
     gz = tmp_path / "rootfs.tar.gz"
     gz.write_bytes(gzip.compress(rootfs_tar.read_bytes(), compresslevel=1))
@@ -218,7 +215,7 @@ def test_import_gzip_tarball(freightd: Freightd, repos, rootfs_tar: Path, tmp_pa
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_bad_tarball_leaves_nothing(
-    cli: Cli, freightd: Freightd, repos, rootfs_tar: Path, tmp_path: Path, damage: str
+    cli: Cli, freightd, repos, rootfs_tar: Path, tmp_path: Path, damage: str
 ) -> None:
     repo = repos()
     bad = tmp_path / "bad.tar"
@@ -251,17 +248,17 @@ def _tar_header(name: str, size: int) -> bytes:
     return info.tobuf(format=tarfile.PAX_FORMAT)
 
 
-def _ingest_bytes(d: Freightd) -> int:
+def _ingest_bytes(d) -> int:
     return sum(p.stat().st_size for p in (d.data_root / "content" / "ingest").iterdir())
 
 
 def test_daemon_killed_during_import_leaves_a_clean_store(
-    run_id: str, freightd: Freightd, rootfs_tar: Path
+    run_id: str, daemon_tools, rootfs_tar: Path
 ) -> None:
     root = Path(f"/tmp/freight-test-{run_id}-import")
     root.mkdir()
     cgroup_parent = f"freight-test-{run_id}-import"
-    d = start_daemon(root, cgroup_parent)
+    d = daemon_tools.start(root, cgroup_parent)
     importer = None
     try:
         out(d.cli("import", str(rootfs_tar), "base:1"))
@@ -283,7 +280,7 @@ def test_daemon_killed_during_import_leaves_a_clean_store(
         d.proc.wait(10)
         importer.kill()
         importer.wait(10)
-        d = start_daemon(root, cgroup_parent)
+        d = daemon_tools.start(root, cgroup_parent)
         listing = out(d.cli("images", "--format", "{{.Repository}}:{{.Tag}}"))
         assert listing.split() == ["base:1"]
         assert blobs(d) == before
@@ -293,5 +290,5 @@ def test_daemon_killed_during_import_leaves_a_clean_store(
         if importer is not None and importer.poll() is None:
             importer.kill()
             importer.wait()
-        stop_daemon(d)
-        cleanup_leftovers(root, cgroup_parent)
+        daemon_tools.stop(d)
+        daemon_tools.cleanup(root, cgroup_parent)

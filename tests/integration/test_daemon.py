@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Freightd, cleanup_leftovers, start_daemon, stop_daemon, wait_for_ping
 
 TRAP_TERM = 'trap "echo bye; exit 0" TERM; echo ready; while true; do sleep 0.05; done'
 NOT_A_SWARM_MANAGER = (
@@ -40,7 +39,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def request(d: Freightd, method: str, path: str) -> tuple[http.client.HTTPResponse, bytes]:
+def request(d, method: str, path: str) -> tuple[http.client.HTTPResponse, bytes]:
     conn = UnixHTTPConnection(d.host.removeprefix("unix://"))
     try:
         conn.request(method, path)
@@ -65,7 +64,7 @@ def poll(check, timeout: float = 10.0, what: str = "condition"):
 
 
 @pytest.fixture
-def private_root(run_id: str) -> Iterator[tuple[Path, str]]:
+def private_root(run_id: str, daemon_tools) -> Iterator[tuple[Path, str]]:
     """A root directory and cgroup parent for a daemon of this test's own."""
     tag = os.urandom(3).hex()
     root = Path(f"/tmp/freight-test-{run_id}-{tag}")
@@ -74,12 +73,12 @@ def private_root(run_id: str) -> Iterator[tuple[Path, str]]:
     try:
         yield root, cgroup_parent
     finally:
-        cleanup_leftovers(root, cgroup_parent)
+        daemon_tools.cleanup(root, cgroup_parent)
 
 
 @pytest.fixture
-def own_daemon(private_root: tuple[Path, str]) -> Iterator[Freightd]:
-    d = start_daemon(*private_root)
+def own_daemon(private_root: tuple[Path, str], daemon_tools) -> Iterator:
+    d = daemon_tools.start(*private_root)
     try:
         out(d.cli("image", "bootstrap", "busybox"))
         yield d
@@ -88,13 +87,13 @@ def own_daemon(private_root: tuple[Path, str]) -> Iterator[Freightd]:
             ids = d.docker("ps", "-aq").stdout.decode().split()
             if ids:
                 d.docker("rm", "-f", *ids)
-        stop_daemon(d)
+        daemon_tools.stop(d)
 
 
 # live restore ------------------------------------------------------------------
 
 
-def test_container_survives_daemon_crash(own_daemon: Freightd, private_root) -> None:
+def test_container_survives_daemon_crash(own_daemon, private_root, daemon_tools) -> None:
     d = own_daemon
     out(d.docker("run", "-d", "--name", "survivor", "busybox", "sh", "-c", TRAP_TERM))
     poll(lambda: "ready" in d.docker("logs", "survivor").stdout.decode(), what="ready")
@@ -103,7 +102,7 @@ def test_container_survives_daemon_crash(own_daemon: Freightd, private_root) -> 
     d.proc.wait(10)
     assert Path(f"/proc/{pid}").exists(), "the container died with the daemon"
 
-    d2 = start_daemon(*private_root)
+    d2 = daemon_tools.start(*private_root)
     try:
         assert out(d2.docker("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor")) == (
             f"running {pid}\n"
@@ -116,17 +115,17 @@ def test_container_survives_daemon_crash(own_daemon: Freightd, private_root) -> 
         assert out(d2.cli("rm", "survivor")) == "survivor\n"
         assert out(d2.docker("ps", "-aq")) == ""
     finally:
-        stop_daemon(d2)
+        daemon_tools.stop(d2)
 
 
-def test_container_that_exits_while_daemon_is_down(own_daemon: Freightd, private_root) -> None:
+def test_container_that_exits_while_daemon_is_down(own_daemon, private_root, daemon_tools) -> None:
     d = own_daemon
     out(d.docker("run", "-d", "--name", "brief", "busybox", "sh", "-c", "read x; exit 3"))
     os.kill(d.proc.pid, signal.SIGKILL)
     d.proc.wait(10)
     # The container's stdin is /dev/null: `read` fails at once, so it exits while
     # nobody watches; the restarted daemon must pick up the status the shim saved.
-    d2 = start_daemon(*private_root)
+    d2 = daemon_tools.start(*private_root)
     try:
         status = poll(
             lambda: (
@@ -140,13 +139,13 @@ def test_container_that_exits_while_daemon_is_down(own_daemon: Freightd, private
         assert out(d2.docker("inspect", "-f", "{{.State.ExitCode}}", "brief")) == "3\n"
         out(d2.docker("rm", "brief"))
     finally:
-        stop_daemon(d2)
+        daemon_tools.stop(d2)
 
 
 # the data-root lock, shutdown, config file -----------------------------------------
 
 
-def _second_daemon(freightd: Freightd, tmp_path: Path) -> subprocess.CompletedProcess:
+def _second_daemon(freightd, tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "freight.daemon.main", "-H", f"unix://{tmp_path}/second.sock",
          "--data-root", str(freightd.data_root), "--exec-root", str(tmp_path / "run"),
@@ -155,7 +154,7 @@ def _second_daemon(freightd: Freightd, tmp_path: Path) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
-def test_second_daemon_on_same_data_root_refuses(freightd: Freightd, tmp_path: Path) -> None:
+def test_second_daemon_on_same_data_root_refuses(freightd, tmp_path: Path) -> None:
     r = _second_daemon(freightd, tmp_path)
     assert r.returncode == 1
     first = r.stderr.decode().splitlines()[0]
@@ -173,12 +172,14 @@ def test_second_daemon_on_same_data_root_refuses(freightd: Freightd, tmp_path: P
     reason="daemon/main.py: DataRootLock.acquire closes its fd on failure without "
     "resetting it, so release() closes it again: OSError EBADF traceback",
 )
-def test_second_daemon_refusal_has_no_traceback(freightd: Freightd, tmp_path: Path) -> None:
+def test_second_daemon_refusal_has_no_traceback(freightd, tmp_path: Path) -> None:
     r = _second_daemon(freightd, tmp_path)
     assert "Traceback" not in r.stderr.decode()
 
 
-def test_config_file_then_sigterm_shuts_down_cleanly(private_root, tmp_path: Path) -> None:
+def test_config_file_then_sigterm_shuts_down_cleanly(
+    private_root, tmp_path: Path, daemon_tools
+) -> None:
     root, cgroup_parent = private_root
     sock, pidfile = root / "cfg.sock", root / "custom.pid"
     config = tmp_path / "daemon.json"
@@ -200,9 +201,9 @@ def test_config_file_then_sigterm_shuts_down_cleanly(private_root, tmp_path: Pat
             [sys.executable, "-m", "freight.daemon.main", "--config-file", str(config)],
             stdout=f, stderr=f, start_new_session=True,
         )  # fmt: skip
-    d = Freightd(root, f"unix://{sock}", proc, cgroup_parent, log)
+    d = daemon_tools.Freightd(root, f"unix://{sock}", proc, cgroup_parent, log)
     try:
-        wait_for_ping(d)
+        daemon_tools.wait_for_ping(d)
         assert pidfile.read_text().strip() == str(proc.pid)
         info = json.loads(out(d.docker("info", "--format", "{{json .}}")))
         assert info["DockerRootDir"] == str(root / "data")
@@ -213,7 +214,7 @@ def test_config_file_then_sigterm_shuts_down_cleanly(private_root, tmp_path: Pat
         assert not sock.exists()
         assert not pidfile.exists()
     finally:
-        stop_daemon(d)
+        daemon_tools.stop(d)
 
 
 def test_config_file_conflicting_with_flag(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def test_config_file_unknown_key(tmp_path: Path) -> None:
 # HTTP surface -----------------------------------------------------------------------
 
 
-def test_ping_get_and_head(freightd: Freightd) -> None:
+def test_ping_get_and_head(freightd) -> None:
     resp, body = request(freightd, "GET", "/_ping")
     assert (resp.status, body) == (200, b"OK")
     assert resp.getheader("Api-Version") == "1.45"
@@ -253,7 +254,7 @@ def test_ping_get_and_head(freightd: Freightd) -> None:
     assert resp.getheader("Api-Version") == "1.45"
 
 
-def test_version_header_and_body(freightd: Freightd) -> None:
+def test_version_header_and_body(freightd) -> None:
     resp, body = request(freightd, "GET", "/version")
     assert resp.status == 200
     assert resp.getheader("Api-Version") == "1.45"
@@ -262,7 +263,7 @@ def test_version_header_and_body(freightd: Freightd) -> None:
     assert doc["Os"] == "linux"
 
 
-def test_too_old_api_version(freightd: Freightd) -> None:
+def test_too_old_api_version(freightd) -> None:
     resp, body = request(freightd, "GET", "/v1.12/version")
     assert resp.status == 400
     assert resp.getheader("Content-Type") == "application/json"
@@ -272,7 +273,7 @@ def test_too_old_api_version(freightd: Freightd) -> None:
     }
 
 
-def test_error_bodies_are_json(freightd: Freightd) -> None:
+def test_error_bodies_are_json(freightd) -> None:
     for method, path, status, message in [
         ("GET", "/v1.45/containers/nope/json", 404, "No such container: nope"),
         ("GET", "/v1.45/images/nope:1/json", 404, "No such image: nope:1"),
@@ -286,7 +287,7 @@ def test_error_bodies_are_json(freightd: Freightd) -> None:
 
 
 @pytest.mark.parametrize("command", [("node", "ls"), ("service", "ls")])
-def test_swarm_commands_say_not_a_manager(freightd: Freightd, command: tuple[str, str]) -> None:
+def test_swarm_commands_say_not_a_manager(freightd, command: tuple[str, str]) -> None:
     r = freightd.docker(*command)
     assert r.returncode == 1
     assert r.stderr.decode().strip() == f"Error response from daemon: {NOT_A_SWARM_MANAGER}"

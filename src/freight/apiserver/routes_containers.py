@@ -59,10 +59,11 @@ class ContainerRoutes:
 
     async def list(self, req: Request) -> AnyResponse:
         filters = req.query.filters()
-        show_all = req.query.bool("all")
+        # As moby: a status filter implies all; limit -1 (docker-py's default) is no limit.
+        show_all = req.query.bool("all") or bool(filters.get("status"))
         limit = req.query.int("limit", 0)
         found = [c for c in self.containers.list() if _matches(c, filters, self.containers)]
-        if not show_all and not limit:
+        if not show_all and limit <= 0:
             found = [c for c in found if c.state.running]
         if limit > 0:
             found = found[:limit]

@@ -396,8 +396,9 @@ class EngineClient:
 
 
 def check(response: Response) -> Response:
-    """Return a 2xx response; raise ApiError with the daemon's message otherwise."""
-    if 200 <= response.status < 300 or response.status == 101:
+    """Return a 1xx-3xx response (304 "already started/stopped" is not an error, as in
+    docker's client); raise ApiError with the daemon's message otherwise."""
+    if 100 <= response.status < 400:
         return response
     body = response.read()
     raise ApiError(response.status, _error_message(body, response.reason))

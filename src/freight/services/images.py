@@ -159,7 +159,7 @@ class ImageService:
         users = self.containers_using(image_id)
         if users and not force:
             short = image_id.removeprefix("sha256:")[:12]
-            target = _familiar(by_ref) if by_ref else short
+            target = name if by_ref else short  # moby quotes the reference as given
             raise Conflict(
                 f'conflict: unable to remove repository reference "{target}" (must force) '
                 f"- container {users[0][:12]} is using its referenced image {short}"

@@ -66,15 +66,24 @@ WAIT = Command(
 )
 
 
-def each(session: Session, names: list[str], action: Callable[[str], object]) -> int:
-    """Run ``action`` per name; echo successes, report failures, 125 if any failed."""
+def each(
+    session: Session,
+    names: list[str],
+    action: Callable[[str], object],
+    missing_ok: bool = False,
+) -> int:
+    """Run ``action`` per name; echo successes, report failures, 125 if any failed.
+
+    With ``missing_ok`` (``rm -f``) a container that does not exist is reported
+    but is not a failure, as in docker.
+    """
     failed = False
     for name in names:
         try:
             result = action(name)
         except ApiError as exc:
             session.error(str(exc))
-            failed = True
+            failed = failed or not (missing_ok and exc.status == 404)
             continue
         session.out(f"{name if result is None else result}\n")
     return 125 if failed else 0
@@ -113,6 +122,7 @@ def rm_main(session: Session, argv: list[str]) -> int:
         session,
         args,
         lambda n: session.api.container_remove(n, force=opts["force"], volumes=opts["volumes"]),
+        missing_ok=opts["force"],
     )
 
 
