@@ -167,11 +167,6 @@ def test_second_daemon_on_same_data_root_refuses(freightd, tmp_path: Path) -> No
     assert out(freightd.docker("version", "--format", "{{.Server.APIVersion}}")).strip()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon/main.py: DataRootLock.acquire closes its fd on failure without "
-    "resetting it, so release() closes it again: OSError EBADF traceback",
-)
 def test_second_daemon_refusal_has_no_traceback(freightd, tmp_path: Path) -> None:
     r = _second_daemon(freightd, tmp_path)
     assert "Traceback" not in r.stderr.decode()

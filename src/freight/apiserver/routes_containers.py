@@ -28,6 +28,7 @@ from freight.services.containers import ContainerService
 from freight.services.logs import LogEntry, LogQuery
 from freight.services.model import Container
 
+CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 STREAM_IDS = {"stdout": stdcopy.StreamId.STDOUT, "stderr": stdcopy.StreamId.STDERR}
 
 
@@ -217,6 +218,8 @@ def _matches(c: Container, filters: dict[str, list[str]], svc: ContainerService)
 
 def _match_one(c: Container, key: str, value: str, svc: ContainerService) -> bool:
     if key == "status":
+        if value not in CONTAINER_STATES:
+            raise InvalidArgument(f"invalid filter 'status={value}'")
         return c.state.status == value
     if key == "name":
         return re.search(value.lstrip("/"), c.name) is not None

@@ -3,7 +3,8 @@
 Owns: parsing the global options (``-H``, ``-D``, ``--log-level``,
 ``--version``), finding the command in the lazy table and importing only
 its module, and turning errors into docker's messages and exit statuses
-(usage errors and daemon errors 125, Ctrl-C 130).
+(usage errors 125; daemon errors 125 for run/create and 1 otherwise, as
+docker; Ctrl-C 130).
 
 Start time matters: this module imports only ``os``, ``sys`` and the flag
 parser. ``json``, ``socket`` and the command modules load on demand.
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    rest: list[str] = []
     try:
         values, rest = GLOBAL.parse(argv)
         if values["version"]:
@@ -158,9 +160,20 @@ def _main(argv: list[str]) -> int:
         return 125
     except CliError as exc:
         sys.stderr.write(f"freight: {exc.message}\n")
-        return exc.status
+        return exc.status if exc.status is not None else failure_status(rest)
     except Exception as exc:
-        return _unexpected(exc, "-D" in argv or "--debug" in argv)
+        return _unexpected(exc, "-D" in argv or "--debug" in argv, failure_status(rest))
+
+
+STATUS_ERROR_COMMANDS = {"run", "create"}
+
+
+def failure_status(command_words: list[str]) -> int:
+    """docker exits 125 when run/create fail, 1 when any other command does."""
+    words = [a for a in command_words if not a.startswith("-")][:2]
+    if words and words[0] == "container":
+        words = words[1:]
+    return 125 if words and words[0] in STATUS_ERROR_COMMANDS else 1
 
 
 def usage_error_text(exc: UsageError) -> str:
@@ -179,15 +192,15 @@ def usage_error_text(exc: UsageError) -> str:
     )
 
 
-def _unexpected(exc: Exception, debug: bool) -> int:
+def _unexpected(exc: Exception, debug: bool, status: int) -> int:
     http = sys.modules.get("freight.client.http")
     if http is not None and isinstance(exc, http.ClientError):
         sys.stderr.write(f"freight: {exc}\n")
-        return 125
+        return status
     if debug:
         raise exc
     sys.stderr.write(f"freight: {type(exc).__name__}: {exc}\n")
-    return 125
+    return status
 
 
 if __name__ == "__main__":

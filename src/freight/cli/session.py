@@ -16,9 +16,13 @@ if TYPE_CHECKING:
 
 
 class CliError(Exception):
-    """Stop the command: print ``freight: MESSAGE`` to stderr and exit ``status``."""
+    """Stop the command: print ``freight: MESSAGE`` to stderr and exit ``status``.
 
-    def __init__(self, message: str, status: int = 125) -> None:
+    Without a status the command's own default applies: 125 for ``run`` and
+    ``create`` (docker's StatusError), 1 for everything else, as in docker.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status

@@ -47,6 +47,7 @@ class DataRootLock:
         except BlockingIOError:
             holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(self.fd)
+            self.fd = -1
             raise Unavailable(
                 f"another freightd (pid {holder}) is already using data root {self.path.parent}: "
                 "stop it first (freight daemon stop), or give this one its own --data-root"

@@ -120,11 +120,11 @@ def test_ps_table(daemon, capfd):
     assert capfd.readouterr().out == "a" * 64 + "\n"
 
 
-def test_daemon_error_is_125(daemon, capfd):
+def test_daemon_error_is_1_outside_run_and_create(daemon, capfd):
     daemon.route(
         "POST", "/stop", lambda r, s: respond_json(s, 404, {"message": "No such container: x"})
     )
-    assert main(["-H", daemon.host, "stop", "x"]) == 125
+    assert main(["-H", daemon.host, "stop", "x"]) == 1
     assert capfd.readouterr().err == "freight: Error response from daemon: No such container: x\n"
 
 

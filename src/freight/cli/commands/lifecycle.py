@@ -72,7 +72,7 @@ def each(
     action: Callable[[str], object],
     missing_ok: bool = False,
 ) -> int:
-    """Run ``action`` per name; echo successes, report failures, 125 if any failed.
+    """Run ``action`` per name; echo successes, report failures, 1 if any failed.
 
     With ``missing_ok`` (``rm -f``) a container that does not exist is reported
     but is not a failure, as in docker.
@@ -86,7 +86,7 @@ def each(
             failed = failed or not (missing_ok and exc.status == 404)
             continue
         session.out(f"{name if result is None else result}\n")
-    return 125 if failed else 0
+    return 1 if failed else 0
 
 
 def _timeout(opts: dict) -> int | None:
