@@ -40,6 +40,8 @@ def container_flags() -> list[Flag]:
     """The options run and create share."""
     return [
         Flag("attach", "a", "list", "Attach to STDIN, STDOUT or STDERR", convert=_attach_stream),
+        Flag("cap-add", "", "list", "Add Linux capabilities"),
+        Flag("cap-drop", "", "list", "Drop Linux capabilities"),
         Flag("cpus", "", "string", "Number of CPUs", type_name="decimal", convert=nano_cpus),
         Flag("entrypoint", "", "string", "Overwrite the default ENTRYPOINT of the image"),
         Flag("env", "e", "list", "Set environment variables"),
@@ -66,7 +68,9 @@ def container_flags() -> list[Flag]:
             'Pull image before running ("always", "missing", "never") (default "missing")',
             convert=_pull_policy,
         ),
+        Flag("read-only", "", help="Mount the container's root filesystem as read only"),
         Flag("runtime", "", "string", "Runtime to use for this container"),
+        Flag("security-opt", "", "list", "Security Options"),
         Flag("stop-signal", "", "string", "Signal to stop the container"),
         Flag("stop-timeout", "", "int", "Timeout (in seconds) to stop a container"),
         Flag("tty", "t", help="Allocate a pseudo-TTY"),
@@ -213,4 +217,13 @@ def host_config(opts: dict[str, Any]) -> dict[str, Any]:
         host["PidsLimit"] = opts["pids_limit"]
     if opts["runtime"]:
         host["Runtime"] = opts["runtime"]
+    for flag, key in (
+        ("cap_add", "CapAdd"),
+        ("cap_drop", "CapDrop"),
+        ("security_opt", "SecurityOpt"),
+    ):
+        if opts.get(flag):
+            host[key] = opts[flag]
+    if opts.get("read_only"):
+        host["ReadonlyRootfs"] = True
     return host
