@@ -1,5 +1,6 @@
 """Real Docker clients against the demo app: docker-py and the docker CLI."""
 
+import os
 import shutil
 import subprocess
 
@@ -25,16 +26,19 @@ def test_docker_py_auto_version_negotiation(demo: Demo) -> None:
         client.close()
 
 
+DOCKER = shutil.which("docker") or "docker"  # the first on PATH, as a user would get
+# No DOCKER_HOST/DOCKER_CONFIG from the caller; a HOME without a docker config.
+CLEAN_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent"}
 needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not on PATH")
 
 
 def docker_cli(demo: Demo, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["docker", "-H", f"unix://{demo.sock}", *args],
+        [DOCKER, "-H", f"unix://{demo.sock}", *args],
         capture_output=True,
         text=True,
         timeout=30,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": "/nonexistent"},
+        env=CLEAN_ENV,
     )
 
 
@@ -56,12 +60,12 @@ def test_docker_cli_service_ls_shows_swarm_error(demo: Demo) -> None:
 @needs_cli
 def test_docker_cli_exec_hijack_with_stdin_half_close(demo: Demo) -> None:
     result = subprocess.run(
-        ["docker", "-H", f"unix://{demo.sock}", "exec", "-i", "c1", "cat"],
+        [DOCKER, "-H", f"unix://{demo.sock}", "exec", "-i", "c1", "cat"],
         input="hello\n",
         capture_output=True,
         text=True,
         timeout=30,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": "/nonexistent"},
+        env=CLEAN_ENV,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "HELLO\n"
