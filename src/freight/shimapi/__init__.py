@@ -1,0 +1,1 @@
+"""freight.shimapi: the wire protocol between the daemon and a shim's stdio socket."""
