@@ -22,11 +22,13 @@ from freight.apiserver.http import (
 from freight.apiserver.router import Router
 from freight.apiserver.streams import HijackedStream
 from freight.dockerapi import stdcopy
-from freight.errors import InvalidArgument
+from freight.errors import InvalidArgument, Unavailable
+from freight.services import detachkeys
 from freight.services.clock import parse_rfc3339
 from freight.services.containers import ContainerService
 from freight.services.logs import LogEntry, LogQuery
 from freight.services.model import Container
+from freight.services.shimio import ShimStdio
 
 CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 STREAM_IDS = {"stdout": stdcopy.StreamId.STDOUT, "stderr": stdcopy.StreamId.STDERR}
@@ -48,6 +50,7 @@ class ContainerRoutes:
         r.add("POST", "/containers/{id}/wait", self.wait)
         r.add("GET", "/containers/{id}/logs", self.logs)
         r.add("POST", "/containers/{id}/attach", self.attach)
+        r.add("POST", "/containers/{id}/resize", self.resize)
         r.add("DELETE", "/containers/{id}", self.remove)
 
     async def create(self, req: Request) -> AnyResponse:
@@ -122,21 +125,70 @@ class ContainerRoutes:
         q = req.query
         query = LogQuery(stdout=q.bool("stdout"), stderr=q.bool("stderr"))
         with_logs, stream = q.bool("logs"), q.bool("stream")
+        keys = detachkeys.parse(q.get("detachKeys") or detachkeys.DEFAULT)
+        with_stdin = q.bool("stdin") and c.config.open_stdin and stream
         # Registered now, before the client gets a chance to start the container.
         live = self.containers.attach_output(c.id, query) if stream else None
         past = self.containers.logs(c.id, query) if with_logs else None
+        started = self.containers.started_future(c.id) if with_stdin else None
+
+        async def output(conn: HijackedStream) -> None:
+            for source in (past, live):
+                if source is not None:
+                    async for chunk in _frames(source, c.config.tty, False):
+                        await conn.write(chunk)
 
         async def handler(conn: HijackedStream) -> None:
-            drain = asyncio.create_task(_discard_input(conn))
+            if started is None:
+                input_task = asyncio.create_task(_discard_input(conn))
+            else:
+                input_task = asyncio.create_task(self._relay_stdin(c, conn, started, keys))
+            output_task = asyncio.create_task(output(conn))
             try:
-                for source in (past, live):
-                    if source is not None:
-                        async for chunk in _frames(source, c.config.tty, False):
-                            await conn.write(chunk)
+                await asyncio.wait({input_task, output_task}, return_when=asyncio.FIRST_COMPLETED)
+                if not output_task.done() and input_task.result() != "detached":
+                    await output_task
             finally:
-                drain.cancel()
+                input_task.cancel()
+                output_task.cancel()
 
         return HijackResponse(handler, multiplexed=not c.config.tty)
+
+    async def _relay_stdin(
+        self, c: Container, conn: HijackedStream, started: asyncio.Future, keys: bytes
+    ) -> str:
+        """Client input to the container's stdin; "detached" when the keys were typed."""
+        scanner = detachkeys.Scanner(keys)
+        pending = bytearray()
+        stdio: ShimStdio | None = None
+        try:
+            while data := await conn.read():
+                data, detached = scanner.feed(data)
+                pending += data
+                if stdio is None and started.done():
+                    stdio = await ShimStdio.connect(self.containers.stdio_socket(c))
+                if stdio is not None and pending:
+                    await stdio.send_stdin(bytes(pending))
+                    pending.clear()
+                if detached:
+                    return "detached"
+            if stdio is None:
+                await started
+                stdio = await ShimStdio.connect(self.containers.stdio_socket(c))
+                await stdio.send_stdin(bytes(pending))
+            if c.config.stdin_once:
+                await stdio.close_stdin()
+        except (ConnectionError, OSError, Unavailable):
+            pass
+        finally:
+            if stdio is not None:
+                await stdio.close()
+        await asyncio.Event().wait()  # stdin is done; output goes on until the exit
+        return "eof"
+
+    async def resize(self, req: Request) -> AnyResponse:
+        await self.containers.resize(req.params["id"], req.query.int("h"), req.query.int("w"))
+        return empty_response(200)
 
     async def remove(self, req: Request) -> AnyResponse:
         await self.containers.remove(

@@ -13,6 +13,7 @@ from pathlib import Path
 from freight.apiserver.http import ApiServer
 from freight.apiserver.router import Router
 from freight.apiserver.routes_containers import ContainerRoutes
+from freight.apiserver.routes_exec import ExecRoutes
 from freight.apiserver.routes_images import ImageRoutes
 from freight.apiserver.routes_system import SystemRoutes
 from freight.content import ContentStore
@@ -20,6 +21,7 @@ from freight.daemon.config import DaemonConfig
 from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
 from freight.services.containers import ContainerService
+from freight.services.execs import ExecService
 from freight.services.images import ImageService
 from freight.services.tasks import ForkServer
 from freight.snapshots import OverlaySnapshotter
@@ -79,6 +81,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
     router = Router()
     ContainerRoutes(containers, cfg.default_runtime).register(router)
     ImageRoutes(images).register(router)
+    ExecRoutes(ExecService(containers)).register(router)
     daemon_id = hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:36]
     SystemRoutes(
         containers,

@@ -38,7 +38,8 @@ from freight.services.clock import now_rfc3339
 from freight.services.images import ImageService
 from freight.services.model import Container, ContainerConfig, ContainerState, HostSettings
 from freight.services.names import random_name, validate_name
-from freight.services.tasks import ExitStatus, ForkServer, TaskManager
+from freight.services.shimio import send_resize
+from freight.services.tasks import ExitStatus, ForkServer, StdioOptions, TaskManager
 from freight.services.usergroup import resolve_user
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class _Waiters:
 
     exit: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
     removed: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
+    started: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 class ContainerService:
@@ -80,6 +82,7 @@ class ContainerService:
         self.exec_root = exec_root
         self.runtimes = runtimes
         self.cgroup_parent = cgroup_parent
+        self.init_binary = specgen.find_init_binary()
         self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited, forkserver)
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -118,6 +121,8 @@ class ContainerService:
         name = validate_name(req.name) if req.name else self._unused_random_name()
         self._check_name_free(name)
         warnings = validate_host(req.host, self.runtimes)
+        for bind in req.host.extra.get("Binds") or []:
+            specgen.parse_bind(bind)  # a bad -v fails the create, not the start
         cid = secrets.token_hex(32)
         config = merge_image_config(req.config, self.images.default_config(image.id))
         path, args = command_of(config)
@@ -184,7 +189,7 @@ class ContainerService:
         paths = self.tasks.paths(c.id)
         try:
             await asyncio.to_thread(self._prepare_bundle, c)
-            pid = await self.tasks.start(c.id, Path(c.log_path), c.host.runtime)
+            pid = await self.tasks.start(c.id, Path(c.log_path), c.host.runtime, stdio_options(c))
         except ExecError as e:
             await asyncio.to_thread(self._teardown_bundle, c)
             c.state = replace(c.state, exit_code=e.exit_code, error=str(e))
@@ -198,6 +203,10 @@ class ContainerService:
             raise
         c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339())
         self._save(c)
+        for fut in self._waiters.setdefault(c.id, _Waiters()).started:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters[c.id].started.clear()
         log.info("started %s (pid %d, bundle %s)", c.id[:12], pid, paths.bundle)
 
     def _prepare_bundle(self, c: Container) -> None:
@@ -208,9 +217,12 @@ class ContainerService:
             mounting.mount_all(self.images.rootfs_mounts(c.snapshot_key), paths.rootfs)
         files = self._files_dir(c.id)
         write_etc_files(files, c)
+        for bind in c.host.extra.get("Binds") or []:
+            # As `docker run -v`: a missing host directory is created.
+            Path(specgen.parse_bind(bind)[0]).mkdir(parents=True, exist_ok=True)
         user = resolve_user(paths.rootfs, c.config.user)
         spec = specgen.generate(
-            specgen.SpecInputs(c, paths.rootfs, user, files, self.cgroup_parent)
+            specgen.SpecInputs(c, paths.rootfs, user, files, self.cgroup_parent, self.init_binary)
         )
         paths.config.write_text(json.dumps(spec, indent=1))
 
@@ -330,6 +342,28 @@ class ContainerService:
             return fut
         return self._exit_future(c.id)
 
+    def started_future(self, ref: str) -> asyncio.Future[None]:
+        """Resolved when the container runs (at once if it does already)."""
+        c = self.get(ref)
+        fut = asyncio.get_running_loop().create_future()
+        if c.state.running:
+            fut.set_result(None)
+        else:
+            self._waiters.setdefault(c.id, _Waiters()).started.append(fut)
+        return fut
+
+    # stdio ------------------------------------------------------------------
+
+    def stdio_socket(self, c: Container) -> Path:
+        return self.tasks.paths(c.id).bundle / "attach.sock"
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if not c.state.running:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.config.tty:
+            await send_resize(self.stdio_socket(c), height, width)
+
     # remove -----------------------------------------------------------------
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
@@ -426,6 +460,12 @@ def merge_image_config(req: ContainerConfig, image: ContainerConfig) -> Containe
         exposed_ports={**image.exposed_ports, **req.exposed_ports},
         volumes={**image.volumes, **req.volumes},
     )
+
+
+def stdio_options(c: Container) -> StdioOptions:
+    size = c.host.extra.get("ConsoleSize") or None
+    console = (int(size[0]), int(size[1])) if size and len(size) == 2 else None
+    return StdioOptions(stdin=c.config.open_stdin, tty=c.config.tty, console_size=console)
 
 
 def command_of(config: ContainerConfig) -> tuple[str, list[str]]:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from freight.services.clock import parse_rfc3339
 
-FOLLOW_POLL_S = 0.05
+FOLLOW_POLL_S = 0.02
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,33 @@ class Container:
         )
 
 
+@dataclass
+class ExecConfig:
+    """A process to run in a running container (Docker's ExecConfig)."""
+
+    cmd: list[str]
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    working_dir: str = ""
+    tty: bool = False
+    privileged: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+    detach_keys: str = ""
+    console_size: tuple[int, int] | None = None
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    config: ExecConfig
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+
+
 @dataclass(frozen=True)
 class ImageSummary:
     """An image as the services present it (the edge maps it to Docker's JSON)."""

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freight.services.model import Container
+from freight.errors import InvalidArgument
+from freight.linux.capabilities import CAP_NUMBERS
+from freight.services.model import Container, ExecConfig
 from freight.services.usergroup import ExecUser
 
 OCI_VERSION = "1.0.2"
@@ -24,6 +26,19 @@ DEFAULT_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]  # fmt: skip
+
+# Every capability the kernel of this era knows (--privileged), in kernel order.
+ALL_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]  # fmt: skip
 
 MASKED_PATHS = [
@@ -46,16 +61,29 @@ class SpecInputs:
     user: ExecUser
     files_dir: Path  # holds hostname, hosts, resolv.conf for bind mounts
     cgroup_parent: str = "freight"
+    init_binary: Path | None = None  # --init: a static reaper bound at /sbin/docker-init
+
+
+INIT_PATH = "/sbin/docker-init"
 
 
 def generate(inputs: SpecInputs) -> dict[str, Any]:
     c = inputs.container
+    process = _process(c, inputs.user)
+    mounts = _mounts(inputs.files_dir) + [bind_mount(b) for b in c.host.extra.get("Binds") or []]
+    if c.host.extra.get("Init") and inputs.init_binary is not None:
+        # As Docker: the reaper is PID 1 and runs the command as its child.
+        process["args"] = [INIT_PATH, "--", *process["args"]]
+        mounts.append(
+            {"destination": INIT_PATH, "type": "bind", "source": str(inputs.init_binary),
+             "options": ["bind", "ro"]}
+        )  # fmt: skip
     return {
         "ociVersion": OCI_VERSION,
-        "process": _process(c, inputs.user),
+        "process": process,
         "root": {"path": str(inputs.rootfs), "readonly": c.host.readonly_rootfs},
         "hostname": c.config.hostname or c.id[:12],
-        "mounts": _mounts(inputs.files_dir),
+        "mounts": mounts,
         "linux": _linux(c, inputs.cgroup_parent),
         "annotations": {"org.freight.container.name": c.name},
     }
@@ -73,8 +101,26 @@ def process_env(c: Container, user: ExecUser) -> list[str]:
     return env
 
 
-def _process(c: Container, user: ExecUser) -> dict[str, Any]:
-    caps = capabilities(c.host.cap_add, c.host.cap_drop)
+def exec_process(c: Container, e: ExecConfig, user: ExecUser) -> dict[str, Any]:
+    """The OCI `process` of an exec: the container's settings, the exec's overrides."""
+    process = _process(c, user, privileged=e.privileged)
+    env = process["env"]
+    names = {entry.split("=", 1)[0] for entry in e.env}
+    process.update(
+        terminal=e.tty,
+        args=e.cmd,
+        env=[entry for entry in env if entry.split("=", 1)[0] not in names] + e.env,
+        cwd=e.working_dir or c.config.working_dir or "/",
+    )
+    return process
+
+
+def _process(c: Container, user: ExecUser, privileged: bool = False) -> dict[str, Any]:
+    caps = (
+        ALL_CAPS
+        if privileged or c.host.privileged
+        else capabilities(c.host.cap_add, c.host.cap_drop)
+    )
     # Docker gives a non-root user the bounding set only: its effective and
     # permitted sets are empty, as after any setuid to a non-zero uid.
     is_root = user.uid == 0
@@ -94,6 +140,29 @@ def _process(c: Container, user: ExecUser) -> dict[str, Any]:
     }
 
 
+def find_init_binary() -> Path | None:
+    """A static init for --init: Debian's tini (tini-static) or catatonit."""
+    for candidate in (
+        "/usr/bin/tini-static",
+        "/usr/bin/catatonit",
+        "/usr/libexec/podman/catatonit",
+    ):
+        if Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+def host_capabilities(status: Path = Path("/proc/self/status")) -> list[str]:
+    """Every capability the daemon's bounding set allows (what --privileged gets):
+    a host may lack some (this one has no CAP_SYS_RESOURCE), and asking for
+    one the kernel withholds would fail the start."""
+    bounding = 0
+    for line in status.read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            bounding = int(line.split()[1], 16)
+    return [cap for cap in ALL_CAPS if bounding >> CAP_NUMBERS.get(cap, 63) & 1]
+
+
 def capabilities(add: list[str], drop: list[str]) -> list[str]:
     """Docker's default set adjusted by --cap-add/--cap-drop (ALL understood)."""
 
@@ -105,6 +174,36 @@ def capabilities(add: list[str], drop: list[str]) -> list[str]:
     caps = [] if "ALL" in drops else [c for c in DEFAULT_CAPS if c not in drops]
     caps += sorted(a for a in adds - {"ALL"} if a not in caps)
     return caps
+
+
+def parse_bind(spec: str) -> tuple[str, str, list[str]]:
+    """`-v /host:/ctr[:ro|rw][,z]` → (source, destination, options)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    source, dest = parts[0], parts[1]
+    modes = parts[2].split(",") if len(parts) == 3 else []
+    if not source.startswith("/"):
+        raise InvalidArgument(
+            f"invalid volume specification: '{spec}': named volumes are not supported yet; "
+            "give an absolute host path"
+        )
+    if not dest.startswith("/"):
+        raise InvalidArgument(f"invalid mount config: mount path must be absolute: '{dest}'")
+    unknown = [m for m in modes if m not in ("ro", "rw", "z", "Z")]
+    if unknown:
+        raise InvalidArgument(f"invalid mode: {unknown[0]}")
+    return source, dest, ["ro"] if "ro" in modes else []
+
+
+def bind_mount(spec: str) -> dict[str, Any]:
+    source, dest, extra = parse_bind(spec)
+    return {
+        "destination": dest,
+        "type": "bind",
+        "source": source,
+        "options": ["rbind", "rprivate", *extra],
+    }
 
 
 def _mounts(files_dir: Path) -> list[dict[str, Any]]:

@@ -74,12 +74,50 @@ class TaskPaths:
     def exit_file(self) -> Path:
         return self.bundle / "exit.json"
 
+    def exec_dir(self, exec_id: str) -> Path:
+        return self.bundle / "execs" / exec_id
+
 
 ExitCallback = Callable[[str, ExitStatus], None]
 
 
+@dataclass(frozen=True)
+class StdioOptions:
+    """How the process's stdio is set up by its shim."""
+
+    stdin: bool = False  # a stdin pipe (Docker's OpenStdin), else /dev/null
+    tty: bool = False
+    console_size: tuple[int, int] | None = None  # (height, width)
+
+    def shim_args(self) -> list[str]:
+        args = ["--stdin"] if self.stdin else []
+        if self.tty:
+            args.append("--tty")
+            if self.console_size and all(self.console_size):
+                args += ["--console-size", f"{self.console_size[0]}x{self.console_size[1]}"]
+        return args
+
+
+@dataclass
+class Launch:
+    """A shim that was spawned and has not reported ready yet."""
+
+    key: str  # what exits are reported under: a container id or "<cid>/<exec id>"
+    state_dir: Path
+    shim: subprocess.Popen | int
+    ready_fd: int
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.shim if isinstance(self.shim, subprocess.Popen) else None
+
+    @property
+    def shim_pid(self) -> int:
+        return self.shim.pid if isinstance(self.shim, subprocess.Popen) else int(self.shim)
+
+
 class TaskManager:
-    """Starts shims and reports each task's exit through `on_exit`."""
+    """Starts shims and reports each task's exit through a callback."""
 
     def __init__(
         self,
@@ -92,51 +130,87 @@ class TaskManager:
         self.forkserver = forkserver
         self.runtime_root = runtime_root
         self._on_exit = on_exit
-        self._watched: dict[str, int] = {}  # container id -> pidfd
+        self._watched: dict[str, int] = {}  # key -> pidfd
 
     def paths(self, container_id: str) -> TaskPaths:
         return TaskPaths.of(self.exec_root, container_id)
 
-    async def start(self, container_id: str, log_path: Path, runtime: str) -> int:
-        """Launch the shim; return the container's pid once it runs, or raise ExecError."""
+    async def start(
+        self, container_id: str, log_path: Path, runtime: str, stdio: StdioOptions = StdioOptions()
+    ) -> int:
+        """Launch the container's shim; its pid once it runs, or ExecError."""
         paths = self.paths(container_id)
-        paths.exit_file.unlink(missing_ok=True)
-        ready_r, ready_w = os.pipe()
-        try:
-            shim = await asyncio.to_thread(
-                self._spawn_shim, container_id, paths, log_path, runtime, ready_w
-            )
-        finally:
-            os.close(ready_w)
-        try:
-            line = await asyncio.wait_for(_read_line(ready_r), READY_TIMEOUT_S)
-        finally:
-            os.close(ready_r)
-        proc = shim if isinstance(shim, subprocess.Popen) else None
-        reply = _parse_ready(line, paths)
-        if "error" in reply:
-            if proc is not None:
-                await asyncio.to_thread(proc.wait)
-            raise ExecError(reply["error"], int(reply.get("exit_code", 125)))
-        self._watch(container_id, proc.pid if proc else int(shim), proc)
-        return int(reply["pid"])
-
-    def _spawn_shim(
-        self, container_id: str, paths: TaskPaths, log_path: Path, runtime: str, ready_w: int
-    ) -> subprocess.Popen | int:
-        """Fork the shim from the forkserver; a fresh interpreter if there is none."""
         args = [
-            "--id", container_id, "--bundle", str(paths.bundle),
-            "--state-dir", str(paths.bundle), "--log-path", str(log_path),
+            *self._common_args(container_id, paths.bundle, runtime),
+            "--state-dir", str(paths.bundle), "--log-path", str(log_path), *stdio.shim_args(),
+        ]  # fmt: skip
+        launch = await self.launch(container_id, paths.bundle, args)
+        return await self.ready(launch, self._on_exit)
+
+    async def launch_exec(
+        self,
+        container_id: str,
+        exec_id: str,
+        process_file: Path,
+        runtime: str,
+        stdio: StdioOptions,
+        wait_attach: bool,
+    ) -> Launch:
+        """Spawn an exec's shim; with `wait_attach` it starts the process only
+        once a client is on its stdio socket."""
+        paths = self.paths(container_id)
+        state_dir = paths.exec_dir(exec_id)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            *self._common_args(container_id, paths.bundle, runtime),
+            "--state-dir", str(state_dir), "--exec-id", exec_id,
+            "--process", str(process_file), *stdio.shim_args(),
+        ]  # fmt: skip
+        if wait_attach:
+            args.append("--wait-attach")
+        return await self.launch(f"{container_id}/{exec_id}", state_dir, args)
+
+    def _common_args(self, container_id: str, bundle: Path, runtime: str) -> list[str]:
+        return [
+            "--id", container_id, "--bundle", str(bundle),
             "--runtime", runtime, "--runtime-root", str(self.runtime_root),
         ]  # fmt: skip
+
+    async def launch(self, key: str, state_dir: Path, args: list[str]) -> Launch:
+        (state_dir / "exit.json").unlink(missing_ok=True)
+        ready_r, ready_w = os.pipe()
+        try:
+            shim = await asyncio.to_thread(self._spawn_shim, state_dir, args, ready_w)
+        except BaseException:
+            os.close(ready_r)
+            raise
+        finally:
+            os.close(ready_w)
+        return Launch(key, state_dir, shim, ready_r)
+
+    async def ready(self, launch: Launch, on_exit: ExitCallback) -> int:
+        """Wait for the shim's ready line; watch it on success, raise ExecError otherwise."""
+        try:
+            line = await asyncio.wait_for(_read_line(launch.ready_fd), READY_TIMEOUT_S)
+        finally:
+            os.close(launch.ready_fd)
+        reply = _parse_ready(line, launch.state_dir)
+        if "error" in reply:
+            if launch.proc is not None:
+                await asyncio.to_thread(launch.proc.wait)
+            raise ExecError(reply["error"], int(reply.get("exit_code", 125)))
+        self._watch(launch.key, launch.state_dir, launch.shim_pid, launch.proc, on_exit)
+        return int(reply["pid"])
+
+    def _spawn_shim(self, state_dir: Path, args: list[str], ready_w: int) -> subprocess.Popen | int:
+        """Fork the shim from the forkserver; a fresh interpreter if there is none."""
         if self.forkserver is not None:
             try:
                 return self.forkserver.spawn(args, ready_w)
             except OSError as e:
                 log.warning("shim forkserver unavailable (%s); starting the shim directly", e)
         args = [sys.executable, "-m", "freight.shim", *args, "--ready-fd", str(ready_w)]
-        with open(paths.bundle / "shim.log", "ab") as shim_log:
+        with open(state_dir / "shim.log", "ab") as shim_log:
             return subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
@@ -144,7 +218,7 @@ class TaskManager:
                 stderr=shim_log,
                 pass_fds=(ready_w,),
                 start_new_session=True,
-                cwd=paths.bundle,
+                cwd=state_dir,
             )
 
     def restore(self, container_id: str) -> ExitStatus | None:
@@ -155,35 +229,44 @@ class TaskManager:
         """
         paths = self.paths(container_id)
         pid = _read_pid(paths.shim_pid)
-        if pid and _is_shim(pid, paths):
-            self._watch(container_id, pid, None)
+        if pid and _is_shim(pid, paths.bundle):
+            self._watch(container_id, paths.bundle, pid, None, self._on_exit)
             return None
-        return read_exit(paths) or ExitStatus(255, _now(), False)
+        return read_exit(paths.exit_file) or ExitStatus(255, _now(), False)
 
-    def _watch(self, container_id: str, pid: int, proc: subprocess.Popen | None) -> None:
+    def _watch(
+        self,
+        key: str,
+        state_dir: Path,
+        pid: int,
+        proc: subprocess.Popen | None,
+        on_exit: ExitCallback,
+    ) -> None:
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
-            self._report_exit(container_id, proc)
+            self._report_exit(key, state_dir, proc, on_exit)
             return
-        self._watched[container_id] = pidfd
-        loop = asyncio.get_running_loop()
-        loop.add_reader(pidfd, self._shim_exited, container_id, pidfd, proc)
+        self._watched[key] = pidfd
 
-    def _shim_exited(self, container_id: str, pidfd: int, proc: subprocess.Popen | None) -> None:
-        asyncio.get_running_loop().remove_reader(pidfd)
-        os.close(pidfd)
-        self._watched.pop(container_id, None)
-        self._report_exit(container_id, proc)
+        def exited() -> None:
+            asyncio.get_running_loop().remove_reader(pidfd)
+            os.close(pidfd)
+            self._watched.pop(key, None)
+            self._report_exit(key, state_dir, proc, on_exit)
 
-    def _report_exit(self, container_id: str, proc: subprocess.Popen | None) -> None:
+        asyncio.get_running_loop().add_reader(pidfd, exited)
+
+    def _report_exit(
+        self, key: str, state_dir: Path, proc: subprocess.Popen | None, on_exit: ExitCallback
+    ) -> None:
         if proc is not None:
             proc.wait()  # reap our child; it has exited already
-        status = read_exit(self.paths(container_id)) or ExitStatus(255, _now(), False)
+        status = read_exit(state_dir / "exit.json") or ExitStatus(255, _now(), False)
         try:
-            self._on_exit(container_id, status)
+            on_exit(key, status)
         except Exception:
-            log.exception("handling exit of %s", container_id)
+            log.exception("handling exit of %s", key)
 
     def close(self) -> None:
         """Stop watching (the shims keep running: live restore)."""
@@ -262,9 +345,9 @@ class ForkServer:
                 os.kill(pid, signal.SIGTERM)
 
 
-def read_exit(paths: TaskPaths) -> ExitStatus | None:
+def read_exit(exit_file: Path) -> ExitStatus | None:
     try:
-        raw = json.loads(paths.exit_file.read_text())
+        raw = json.loads(exit_file.read_text())
     except (FileNotFoundError, ValueError):
         return None
     return ExitStatus(
@@ -296,14 +379,14 @@ async def _read_line(fd: int) -> bytes:
     return bytes(buf)
 
 
-def _parse_ready(line: bytes, paths: TaskPaths) -> dict:
+def _parse_ready(line: bytes, state_dir: Path) -> dict:
     try:
         reply = json.loads(line.split(b"\n", 1)[0])
     except ValueError:
         reply = None
     if not isinstance(reply, dict) or not ("pid" in reply or "error" in reply):
-        tail = _tail(paths.bundle / "shim.log")
-        raise Internal(f"shim failed to start the container: {tail or 'no reply'}")
+        tail = _tail(state_dir / "shim.log")
+        raise Internal(f"shim failed to start the process: {tail or 'no reply'}")
     return reply
 
 
@@ -314,14 +397,14 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _is_shim(pid: int, paths: TaskPaths) -> bool:
-    """Guard against pid reuse: a shim runs in its container's bundle directory."""
+def _is_shim(pid: int, state_dir: Path) -> bool:
+    """Guard against pid reuse: a shim runs in its state directory."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
-    return b"freight.shim" in cmdline and cwd == str(paths.bundle)
+    return b"freight.shim" in cmdline and cwd == str(state_dir)
 
 
 def _tail(path: Path, limit: int = 2000) -> str:
