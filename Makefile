@@ -14,6 +14,7 @@ install: apt venv
 		"$(CURDIR)/$(VENV)/bin/python" "$(CURDIR)/src" > /usr/local/bin/freight
 	chmod 755 /usr/local/bin/freight
 	ln -sf $(CURDIR)/$(VENV)/bin/freightd /usr/local/bin/freightd
+	ln -sf $(CURDIR)/$(VENV)/bin/freight-shell /usr/local/bin/freight-shell
 
 apt:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \

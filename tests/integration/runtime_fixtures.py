@@ -174,7 +174,7 @@ class Harness:
         r, w = os.pipe()
         devnull = os.open("/dev/null", os.O_RDONLY)
         try:
-            pid = self.rt.create(cid, bundle, devnull, w, w)
+            pid, _ = self.rt.create(cid, bundle, devnull, w, w)
         except BaseException:
             os.close(r)
             raise

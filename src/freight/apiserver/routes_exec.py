@@ -16,7 +16,7 @@ from freight.apiserver.http import (
 from freight.apiserver.router import Router
 from freight.apiserver.streams import HijackedStream
 from freight.dockerapi import stdcopy
-from freight.errors import InvalidArgument
+from freight.errors import ExecError, InvalidArgument
 from freight.services import detachkeys
 from freight.services.execs import ExecService
 from freight.services.model import Exec, ExecConfig
@@ -50,12 +50,22 @@ class ExecRoutes:
         if body.get("Detach"):
             await self.execs.start(e.id, attach=False, tty=tty)
             return empty_response(200)
-        stdio = await self.execs.start(e.id, attach=True, tty=tty)
-        assert stdio is not None
         tty_mode = e.config.tty if tty is None else bool(tty)
         keys = detachkeys.parse(e.config.detach_keys or detachkeys.DEFAULT)
 
         async def session(conn: HijackedStream) -> None:
+            # As dockerd: the connection is taken over first; a process that cannot
+            # start is reported in the stream and its exit code set (126/127).
+            try:
+                stdio = await self.execs.start(e.id, attach=True, tty=tty)
+            except ExecError as err:
+                self.execs.record_exit(e.id, err.exit_code)
+                text = f"{err}\r\n".encode()
+                await conn.write(
+                    text if tty_mode else stdcopy.encode_frame(stdcopy.StreamId.STDOUT, text)
+                )
+                return
+            assert stdio is not None
             await relay(conn, stdio, e, keys, tty_mode, self.execs)
 
         return HijackResponse(session, multiplexed=not tty_mode)

@@ -1,12 +1,20 @@
-"""Copying a hijacked attach stream to and from the terminal.
+"""Copying a hijacked attach/exec stream to and from the terminal.
 
-Owns: the client end of ``attach``: container output to our stdout/stderr
-(demultiplexed unless the container has a TTY), our stdin to the container
-when asked (closing the write side at EOF so the process sees it), and raw
-terminal mode while a TTY session runs.
+Owns: the client end of ``attach`` and ``exec``: container output to our
+stdout/stderr (raw with a TTY, demultiplexed 8-byte frames without), our
+stdin to the container when asked (half-closing the socket at EOF so the
+process sees it), the detach keys, the window size (right after start and on
+every SIGWINCH) and ``--sig-proxy`` (signals the CLI gets become
+``POST /containers/{id}/kill?signal=``).
 
-One thread, ``select`` over the socket and stdin: starting threads would
-cost import time, and there are only two descriptors to watch.
+One thread, one ``select`` over the socket, stdin and a signal wakeup pipe:
+starting threads would cost import time, and there are only three
+descriptors to watch.
+
+Detach: with a TTY and stdin attached the keys are caught here and never
+sent, as docker's escape proxy does; otherwise the daemon catches them and
+closes the stream, and we note that they went by so the caller knows the
+end of the stream was a detach, not an exit.
 """
 
 from __future__ import annotations
@@ -14,14 +22,24 @@ from __future__ import annotations
 import os
 import select
 import sys
+import time
 
+from freight.cli.signals import PROXIED, SignalPipe, signal_name
+from freight.cli.terminal import EscapeMatcher, RawTerminal, terminal_size
 from freight.client.demux import STDERR, Demuxer
+from freight.client.http import ClientError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from freight.client.api import EngineAPI
     from freight.client.http import Hijacked
 
 _CHUNK = 65536
+# How a stream ended: the container closed it, the user typed the detach keys
+# and we caught them (docker's EscapeError), or the daemon closed it right
+# after the keys went by (a daemon-side detach).
+EOF, ESCAPED, DETACHED = "eof", "escaped", "detached"
+_RESIZE_RETRIES = 10  # docker's initTtySize: 10 more tries, 10 ms * n apart
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -31,80 +49,179 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def pump(conn: Hijacked, *, tty: bool, send_stdin: bool) -> None:
-    """Run until the container closes its output stream."""
-    out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
-    sys.stdout.flush()
-    demux = None if tty else Demuxer()
-    stdin_fd = sys.stdin.fileno() if send_stdin else -1
-    for data in _early(conn):
-        _deliver(data, demux, out_fd, err_fd)
-    while True:
-        watch = [conn.sock] + ([stdin_fd] if stdin_fd >= 0 else [])
-        ready, _, _ = select.select(watch, [], [])
-        if stdin_fd in ready and not _forward_stdin(stdin_fd, conn):
-            stdin_fd = -1
-        if conn.sock in ready:
-            data = conn.sock.recv(_CHUNK)
-            if not data:
-                return
-            _deliver(data, demux, out_fd, err_fd)
+class Target:
+    """What a session is attached to: a container or an exec, and how to reach it."""
+
+    def __init__(self, api: EngineAPI, ident: str, *, is_exec: bool = False) -> None:
+        self.api = api
+        self.id = ident
+        self.is_exec = is_exec
+
+    def resize(self, height: int, width: int) -> None:
+        if self.is_exec:
+            self.api.exec_resize(self.id, height, width)
+        else:
+            self.api.container_resize(self.id, height, width)
+
+    def kill(self, signum: int) -> None:
+        """--sig-proxy: POST /containers/{id}/kill?signal=NAME (errors ignored, as docker)."""
+        try:  # noqa: SIM105 (contextlib costs an import on the hot path)
+            self.api.container_kill(self.id, signal=signal_name(signum))
+        except ClientError:
+            pass  # docker logs these at debug level only
 
 
-def _early(conn: Hijacked) -> list[bytes]:
-    # Bytes read along with the 101 answer belong to the stream.
-    data, conn.buffered = conn.buffered, b""
-    return [data] if data else []
+class Interactive:
+    """One attached session: signals, raw mode and the copy loop around a stream.
 
+    Use as a context manager from before the attach (so proxied signals are
+    caught from the start, as docker does right after create) to after the
+    exit status is known.
+    """
 
-def _forward_stdin(fd: int, conn: Hijacked) -> bool:
-    data = os.read(fd, _CHUNK)
-    if not data:
-        conn.close_write()
-        return False
-    try:
-        conn.sock.sendall(data)
-    except OSError:
-        return False  # the container is gone; its output tells the rest
-    return True
+    def __init__(
+        self,
+        target: Target,
+        *,
+        tty: bool,
+        stdin: bool,
+        detach_keys: bytes,
+        sig_proxy: bool = False,
+        monitor_size: bool = False,
+    ) -> None:
+        self.target = target
+        self.tty = tty
+        self.stdin = stdin
+        self.detach_keys = detach_keys
+        self.sig_proxy = sig_proxy
+        self.monitor_size = monitor_size
+        self.signals = SignalPipe()
+        if sig_proxy:
+            self.signals.watch(*PROXIED)
 
-
-def _deliver(data: bytes, demux: Demuxer | None, out_fd: int, err_fd: int) -> None:
-    if demux is None:
-        _write_all(out_fd, data)
-        return
-    for stream, payload in demux.feed(data):
-        _write_all(err_fd if stream >= STDERR else out_fd, payload)
-
-
-class RawTerminal:
-    """Puts stdin in raw mode for a TTY session and restores it afterwards."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stdin.isatty()
-        self.saved: list | None = None
-
-    def __enter__(self) -> RawTerminal:
-        if self.enabled:
-            import termios
-            import tty
-
-            fd = sys.stdin.fileno()
-            self.saved = termios.tcgetattr(fd)
-            tty.setraw(fd)
+    def __enter__(self) -> Interactive:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.saved is not None:
-            import termios
+        self.signals.close()
 
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self.saved)
+    # ---------------------------------------------------------- window size
+    def start_resizing(self, bump: bool = False) -> None:
+        """Send our size now and on every SIGWINCH (docker's MonitorTtySize).
+
+        ``bump`` first sends one row and column more, as ``docker attach``
+        does, so a shell that is re-attached redraws its prompt.
+        """
+        if not self.monitor_size:
+            return
+        import signal
+
+        self.signals.watch(signal.SIGWINCH)
+        size = terminal_size()
+        if size is None:
+            return
+        if bump:
+            self._try_resize(size[0] + 1, size[1] + 1)
+        if self._try_resize(*size):
+            return
+        for retry in range(_RESIZE_RETRIES):
+            time.sleep((retry + 1) * 0.01)
+            if self._try_resize(*size):
+                return
+        sys.stderr.write("failed to resize tty, using default size\n")
+
+    def _try_resize(self, height: int, width: int) -> bool:
+        try:
+            self.target.resize(height, width)
+        except ClientError:
+            return False
+        return True
+
+    def _on_signals(self) -> None:
+        import signal
+
+        for signum in self.signals.drain():
+            if self.sig_proxy and signum in PROXIED:
+                self.target.kill(signum)
+            if signum == signal.SIGWINCH and self.monitor_size:
+                size = terminal_size()
+                if size is not None:
+                    self._try_resize(*size)
+
+    # ---------------------------------------------------------- streaming
+    def stream(self, conn: Hijacked) -> str:
+        """Copy until the stream ends: EOF, ESCAPED or DETACHED."""
+        with RawTerminal(self.tty and self.stdin):
+            return _Pump(self, conn).run()
+
+    def wait_readable(self, sock: object) -> None:
+        """Block until ``sock`` is readable, still proxying signals meanwhile."""
+        while True:
+            ready, _, _ = select.select([sock, self.signals], [], [])
+            if self.signals in ready:
+                self._on_signals()
+            if sock in ready:
+                return
 
 
-def terminal_size() -> tuple[int, int] | None:
-    """(height, width) of our terminal, or None when stdout is not one."""
-    try:
-        size = os.get_terminal_size(sys.stdout.fileno())
-    except OSError:
-        return None
-    return size.lines, size.columns
+class _Pump:
+    """The select loop of one session."""
+
+    def __init__(self, session: Interactive, conn: Hijacked) -> None:
+        self.session = session
+        self.conn = conn
+        self.out_fd, self.err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+        self.demux = None if session.tty else Demuxer()
+        self.stdin_fd = sys.stdin.fileno() if session.stdin else -1
+        keys = session.detach_keys
+        # With a TTY the keys are ours to catch; otherwise we only watch them go by.
+        self.escape = EscapeMatcher(keys) if session.tty and session.stdin else None
+        self.watcher = None if self.escape else EscapeMatcher(keys)
+        self.keys_sent = False
+
+    def run(self) -> str:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.conn.buffered:  # bytes that came with the 101 belong to the stream
+            data, self.conn.buffered = self.conn.buffered, b""
+            self._deliver(data)
+        while True:
+            watch = [self.conn, self.session.signals]
+            if self.stdin_fd >= 0:
+                watch.append(self.stdin_fd)
+            ready, _, _ = select.select(watch, [], [])
+            if self.session.signals in ready:
+                self.session._on_signals()
+            if self.stdin_fd in ready and self._forward_stdin():
+                return ESCAPED
+            if self.conn in ready:
+                data = self.conn.recv(_CHUNK)
+                if not data:
+                    return DETACHED if self.keys_sent else EOF
+                self._deliver(data)
+
+    def _forward_stdin(self) -> bool:
+        """Send what stdin has; True when the user typed the detach keys."""
+        data = os.read(self.stdin_fd, _CHUNK)
+        if not data:
+            self.stdin_fd = -1
+            self.conn.close_write()
+            return False
+        detached = False
+        if self.escape is not None:
+            data, detached = self.escape.feed(data)
+        elif self.watcher is not None and self.watcher.feed(data)[1]:
+            self.keys_sent = True
+        if data:
+            try:
+                self.conn.sendall(data)
+            except OSError:
+                self.stdin_fd = -1  # the process is gone; its output tells the rest
+        return detached
+
+    def _deliver(self, data: bytes) -> None:
+        if self.demux is None:
+            _write_all(self.out_fd, data)
+            return
+        for stream, payload in self.demux.feed(data):
+            _write_all(self.err_fd if stream >= STDERR else self.out_fd, payload)

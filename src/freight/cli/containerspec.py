@@ -79,6 +79,8 @@ def container_flags() -> list[Flag]:
     ]
 
 
+DETACH_KEYS_HELP = "Override the key sequence for detaching a container"
+
 RUN = Command(
     "run",
     "[OPTIONS] IMAGE [COMMAND] [ARG...]",
@@ -86,6 +88,13 @@ RUN = Command(
     [
         *container_flags(),
         Flag("detach", "d", help="Run container in background and print container ID"),
+        Flag("detach-keys", "", "string", DETACH_KEYS_HELP),
+        Flag(
+            "sig-proxy",
+            "",
+            help="Proxy received signals to the process (default true)",
+            default=True,
+        ),
         Flag(
             "rm",
             "",

@@ -42,7 +42,7 @@ GLOBAL = Command(
     interspersed=False,
 )
 
-_COMMON = ("run", "ps", "images", "logs", "inspect", "import", "version", "info")
+_COMMON = ("run", "exec", "ps", "images", "logs", "inspect", "import", "version", "info")
 
 
 def version_line() -> str:

@@ -161,7 +161,7 @@ class EngineAPI:
         params = {"force": force or None, "v": volumes or None}
         self.http.request("DELETE", f"/containers/{_q(cid)}", params=params).read()
 
-    def container_wait_begin(self, cid: str, condition: str = "not-running") -> PendingWait:
+    def container_wait_begin(self, cid: str, condition: str | None = "not-running") -> PendingWait:
         """POST /containers/{id}/wait?condition= — returns before the container exits.
 
         The answer arrives when the condition is met; read it with
@@ -179,8 +179,28 @@ class EngineAPI:
         """GET /containers/{id}/logs — the body is framed unless the container has a TTY."""
         return self.http.request("GET", f"/containers/{_q(cid)}/logs", params=params)
 
-    def container_attach(self, cid: str, **params: Any) -> Hijacked:
-        """POST /containers/{id}/attach (hijacked)."""
+    def container_attach(
+        self,
+        cid: str,
+        *,
+        stdin: bool = False,
+        stdout: bool = True,
+        stderr: bool = True,
+        logs: bool = False,
+        detach_keys: str | None = None,
+    ) -> Hijacked:
+        """POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=&detachKeys= (hijacked).
+
+        As docker's client: ``detachKeys`` only when given, false flags sent as 0.
+        """
+        params = {
+            "stream": True,
+            "stdin": stdin,
+            "stdout": stdout,
+            "stderr": stderr,
+            "logs": logs or None,
+            "detachKeys": detach_keys or None,
+        }
         return self.http.hijack("POST", f"/containers/{_q(cid)}/attach", params=params)
 
     def container_resize(self, cid: str, height: int, width: int) -> None:
@@ -189,6 +209,43 @@ class EngineAPI:
             "POST", f"/containers/{_q(cid)}/resize", params={"h": height, "w": width}
         ).read()
 
+    # ------------------------------------------------------------ exec
+    def exec_create(self, cid: str, config: JSON) -> str:
+        """POST /containers/{id}/exec -> the exec id."""
+        return self.http.post_json(f"/containers/{_q(cid)}/exec", config)["Id"]
+
+    def exec_start(
+        self, eid: str, *, tty: bool, console_size: tuple[int, int] | None = None
+    ) -> Hijacked:
+        """POST /exec/{id}/start {"Detach": false, "Tty": ...} (hijacked, ``Connection: Upgrade``)."""
+        return self.http.hijack(
+            "POST", f"/exec/{_q(eid)}/start", body=_exec_start_body(False, tty, console_size)
+        )
+
+    def exec_start_detached(
+        self, eid: str, *, tty: bool, console_size: tuple[int, int] | None = None
+    ) -> None:
+        """POST /exec/{id}/start {"Detach": true, ...}: returns once the process started."""
+        body = _exec_start_body(True, tty, console_size)
+        self.http.request("POST", f"/exec/{_q(eid)}/start", json_body=body).read()
+
+    def exec_inspect(self, eid: str) -> JSON:
+        """GET /exec/{id}/json"""
+        return self.http.get_json(f"/exec/{_q(eid)}/json")
+
+    def exec_resize(self, eid: str, height: int, width: int) -> None:
+        """POST /exec/{id}/resize?h=&w="""
+        self.http.request(
+            "POST", f"/exec/{_q(eid)}/resize", params={"h": height, "w": width}
+        ).read()
+
+
+def _exec_start_body(detach: bool, tty: bool, console_size: tuple[int, int] | None) -> JSON:
+    body: JSON = {"Detach": detach, "Tty": tty}
+    if console_size is not None:
+        body["ConsoleSize"] = list(console_size)
+    return body
+
 
 class PendingWait:
     """A sent wait request whose answer is read only when asked for."""
@@ -196,6 +253,10 @@ class PendingWait:
     def __init__(self, sock: socket.socket, reader: Any) -> None:
         self.sock = sock
         self.reader = reader
+
+    def fileno(self) -> int:
+        """For ``select()``: readable once the answer (or EOF) has arrived."""
+        return self.sock.fileno()
 
     def result(self) -> JSON:
         """{"StatusCode": n}; a daemon-side wait error raises ApiError."""

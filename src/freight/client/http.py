@@ -264,11 +264,23 @@ def _read_head(reader: _Reader) -> tuple[int, str, dict[str, str]]:
 
 
 class Hijacked:
-    """A connection taken over after ``101``: the raw socket plus early bytes."""
+    """A connection taken over after ``101``: the raw socket plus early bytes.
+
+    Usable with ``select()`` (``fileno``); ``close_write`` half-closes so the
+    daemon sees the end of stdin while output keeps flowing back. Bytes read
+    along with the ``101`` are handed out first, so check ``buffered``
+    before blocking in ``select``.
+    """
 
     def __init__(self, sock: socket.socket, buffered: bytes) -> None:
         self.sock = sock
         self.buffered = buffered
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
 
     def recv(self, n: int = _READ_SIZE) -> bytes:
         """Read from the stream, handing out the already-buffered bytes first."""

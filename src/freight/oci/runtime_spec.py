@@ -8,7 +8,8 @@ flag parsing) is the runtime's job, not this module's.
 
 Shape (schema: specs/oci-runtime/config-schema.json)::
 
-    Spec ─┬─ process: Process ─┬─ user: User
+    Spec ─┬─ process: Process ─┬─ user: User   (also alone: `exec --process FILE`)
+          │                    ├─ consoleSize: ConsoleSize
           │                    ├─ capabilities: Capabilities
           │                    └─ rlimits: [Rlimit]
           ├─ root: Root
@@ -97,8 +98,24 @@ class Rlimit:
         return {"type": self.type, "hard": self.hard, "soft": self.soft}
 
 
+@dataclass
+class ConsoleSize:
+    """The terminal's first window size (process.consoleSize; only with `terminal`)."""
+
+    height: int
+    width: int
+
+    @classmethod
+    def from_dict(cls, d: JSON) -> ConsoleSize:
+        return cls(int(d.get("height", 0)), int(d.get("width", 0)))
+
+    def to_dict(self) -> JSON:
+        return {"height": self.height, "width": self.width}
+
+
 _PROCESS_KEYS = (
     "terminal",
+    "consoleSize",
     "user",
     "args",
     "env",
@@ -116,6 +133,7 @@ class Process:
     env: list[str] = field(default_factory=list)
     cwd: str = "/"
     terminal: bool = False
+    console_size: ConsoleSize | None = None
     user: User = field(default_factory=User)
     capabilities: Capabilities | None = None
     rlimits: list[Rlimit] = field(default_factory=list)
@@ -125,12 +143,13 @@ class Process:
 
     @classmethod
     def from_dict(cls, d: JSON) -> Process:
-        caps = d.get("capabilities")
+        caps, size = d.get("capabilities"), d.get("consoleSize")
         return cls(
             args=list(d.get("args") or []),
             env=list(d.get("env") or []),
             cwd=d.get("cwd", "/"),
             terminal=bool(d.get("terminal", False)),
+            console_size=ConsoleSize.from_dict(size) if size else None,
             user=User.from_dict(d.get("user") or {}),
             capabilities=Capabilities.from_dict(caps) if caps is not None else None,
             rlimits=[Rlimit.from_dict(r) for r in d.get("rlimits") or []],
@@ -139,10 +158,19 @@ class Process:
             extra=_split_extra(d, _PROCESS_KEYS),
         )
 
+    @classmethod
+    def from_json(cls, data: bytes) -> Process:
+        """A process alone (`runc exec --process FILE`)."""
+        return cls.from_dict(json.loads(data))
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
+
     def to_dict(self) -> JSON:
         out = _compact(
             {
                 "terminal": self.terminal,
+                "consoleSize": self.console_size.to_dict() if self.console_size else None,
                 "user": self.user.to_dict(),
                 "args": self.args,
                 "env": self.env,

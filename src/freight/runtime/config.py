@@ -16,7 +16,15 @@ from pathlib import Path
 from freight.errors import InvalidArgument
 from freight.linux import capabilities, syscalls
 from freight.linux.mountopts import PROPAGATION, parse_mount_options
-from freight.oci.runtime_spec import Capabilities, Device, Mount, Resources, Rlimit, Spec
+from freight.oci.runtime_spec import (
+    Capabilities,
+    Device,
+    Mount,
+    Process,
+    Resources,
+    Rlimit,
+    Spec,
+)
 
 NAMESPACE_FLAGS: dict[str, int] = {
     "pid": syscalls.CLONE_NEWPID,
@@ -77,6 +85,8 @@ class ProcessConfig:
     rlimits: list[tuple[int, int, int]] = field(default_factory=list)
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None  # (height, width)
 
     def path_env(self) -> str:
         """The PATH the command is looked up on (runc's default when the env has none)."""
@@ -142,8 +152,8 @@ def _rlimits(spec_rlimits: list[Rlimit]) -> list[tuple[int, int, int]]:
     return out
 
 
-def _process(spec: Spec) -> ProcessConfig:
-    p = spec.process
+def process_config(p: Process | None) -> ProcessConfig:
+    """Validate a spec's process, or an exec's `--process` file."""
     if p is None or not p.args:
         raise InvalidArgument("process.args must not be empty")
     if not p.cwd.startswith("/"):
@@ -160,7 +170,18 @@ def _process(spec: Spec) -> ProcessConfig:
         rlimits=_rlimits(p.rlimits),
         no_new_privileges=p.no_new_privileges,
         oom_score_adj=p.oom_score_adj,
+        terminal=p.terminal,
+        console_size=_console_size(p),
     )
+
+
+def _console_size(p: Process) -> tuple[int, int] | None:
+    size = p.console_size
+    if not p.terminal or size is None or not (size.height and size.width):
+        return None
+    if not (0 < size.height < 1 << 16 and 0 < size.width < 1 << 16):
+        raise InvalidArgument(f"consoleSize {size.height}x{size.width} is out of range")
+    return size.height, size.width
 
 
 def _namespaces(spec: Spec) -> tuple[int, list[tuple[int, str]]]:
@@ -199,7 +220,7 @@ def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
         readonly=spec.root.readonly,
         hostname=spec.hostname,
         mounts=[_mount_op(m, bundle_s) for m in spec.mounts],
-        process=_process(spec),
+        process=process_config(spec.process),
         unshare_flags=flags,
         join=join,
         cgroups_path=(linux.cgroups_path if linux else None) or f"/freight/{container_id}",

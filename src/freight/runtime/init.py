@@ -13,18 +13,19 @@ import fcntl
 import os
 import resource
 import signal
+from dataclasses import dataclass
 from typing import NoReturn
 
 from freight.errors import ExecError
 from freight.linux import capabilities, netdev, syscalls
 from freight.linux.seam import LinuxSyscalls
-from freight.runtime import rootfs, sync
+from freight.runtime import console, rootfs, sync
 from freight.runtime.cgroups import Cgroup
 from freight.runtime.config import ContainerConfig, ProcessConfig
 from freight.runtime.lookup import find_executable
 
 
-def _report(fd: int, exc: BaseException, what: str) -> None:
+def report(fd: int, exc: BaseException, what: str) -> None:
     if isinstance(exc, ExecError):
         msg = sync.Message(sync.ERROR, message=str(exc), exit_code=exc.exit_code)
     else:
@@ -33,7 +34,7 @@ def _report(fd: int, exc: BaseException, what: str) -> None:
         sync.send(fd, msg)
 
 
-def _dup_stdio(stdio: tuple[int, int, int]) -> None:
+def dup_stdio(stdio: tuple[int, int, int]) -> None:
     # Move the fds out of 0-2 first: the caller's stdout may be our stdin.
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in stdio]
     for target, fd in enumerate(high):
@@ -52,27 +53,40 @@ def _enter_namespaces(cfg: ContainerConfig) -> None:
         syscalls.unshare(cfg.unshare_flags)
 
 
+@dataclass(frozen=True)
+class Channels:
+    """The fds a child talks through: sync pipe, exec fifo, console socket (with a terminal)."""
+
+    sync_fd: int
+    fifo_fd: int = -1
+    console_fd: int = -1
+
+
 def setup_child(
     cfg: ContainerConfig,
     plan: rootfs.RootfsPlan,
     cgroup: Cgroup,
-    stdio: tuple[int, int, int],
-    sync_fd: int,
-    fifo_fd: int,
+    stdio: tuple[int, int, int] | None,
+    channels: Channels,
 ) -> NoReturn:
-    """The first child: enter cgroup and namespaces, fork the init, report its pid."""
+    """The first child: enter cgroup and namespaces, fork the init, report its pid.
+
+    `stdio` is None with a terminal: the init replaces 0-2 with the PTY slave.
+    """
     code = 1
+    sync_fd = channels.sync_fd
     try:
-        _dup_stdio(stdio)
+        if stdio is not None:
+            dup_stdio(stdio)
         cgroup.join(os.getpid())
         _enter_namespaces(cfg)
         pid = os.fork()
         if pid == 0:
-            container_init(cfg, plan, sync_fd, fifo_fd)
+            container_init(cfg, plan, channels)
         sync.send(sync_fd, sync.Message(sync.PID, pid=pid))
         code = 0
     except BaseException as e:  # everything must reach the caller
-        _report(sync_fd, e, "container setup failed")
+        report(sync_fd, e, "container setup failed")
     finally:
         os._exit(code)
 
@@ -111,7 +125,8 @@ def switch_user(p: ProcessConfig) -> None:
         capabilities.apply_sets(caps.effective, caps.permitted, caps.inheritable, caps.ambient)
 
 
-def _set_up_process(p: ProcessConfig) -> str:
+def set_up_process(p: ProcessConfig) -> str:
+    """rlimits, user and capabilities, no_new_privs, cwd, umask; the path to execve."""
     for number, soft, hard in p.rlimits:
         resource.setrlimit(number, (soft, hard))
     switch_user(p)
@@ -122,7 +137,7 @@ def _set_up_process(p: ProcessConfig) -> str:
     return find_executable(p.args[0], p.path_env())
 
 
-def _reset_signals() -> None:
+def reset_signals() -> None:
     # Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, and
     # the shim ignores SIGHUP. The container must start with defaults.
     for sig in signal.valid_signals():
@@ -144,7 +159,7 @@ def _wait_for_start(fifo_fd: int) -> None:
     os.close(fifo_fd)
 
 
-def _cloexec_all() -> None:
+def cloexec_all() -> None:
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:
@@ -152,7 +167,7 @@ def _cloexec_all() -> None:
                 os.set_inheritable(fd, False)
 
 
-def _env(entries: list[str]) -> dict[str, str]:
+def env_dict(entries: list[str]) -> dict[str, str]:
     env = {}
     for entry in entries:
         key, _, value = entry.partition("=")
@@ -160,24 +175,25 @@ def _env(entries: list[str]) -> dict[str, str]:
     return env
 
 
-def container_init(
-    cfg: ContainerConfig, plan: rootfs.RootfsPlan, sync_fd: int, fifo_fd: int
-) -> NoReturn:
+def container_init(cfg: ContainerConfig, plan: rootfs.RootfsPlan, ch: Channels) -> NoReturn:
     """PID 1 of the new namespaces: set everything up, report ready, wait for start, exec."""
     ready = False
     try:
         _set_up_system(cfg, plan)
-        path = _set_up_process(cfg.process)
-        _reset_signals()
-        sync.send(sync_fd, sync.Message(sync.READY))
-        os.close(sync_fd)
+        if cfg.process.terminal:
+            console.attach_terminal(cfg.process, ch.console_fd, bind_console=True)
+            os.close(ch.console_fd)
+        path = set_up_process(cfg.process)
+        reset_signals()
+        sync.send(ch.sync_fd, sync.Message(sync.READY))
+        os.close(ch.sync_fd)
         ready = True
-        _wait_for_start(fifo_fd)
-        _cloexec_all()
-        os.execve(path, cfg.process.args, _env(cfg.process.env))
+        _wait_for_start(ch.fifo_fd)
+        cloexec_all()
+        os.execve(path, cfg.process.args, env_dict(cfg.process.env))
     except BaseException as e:  # report, then leave through _exit
         if not ready:
-            _report(sync_fd, e, "container init failed")
+            report(ch.sync_fd, e, "container init failed")
         else:
             os.write(2, f"freight: exec {cfg.process.args[0]}: {e}\n".encode(errors="replace"))
     finally:

@@ -1,4 +1,4 @@
-"""freight's own OCI runtime: create/start/state/kill/delete on a bundle.
+"""freight's own OCI runtime: create/start/state/kill/delete on a bundle, exec into it.
 
 `create` forks from the calling process (no new interpreter: start latency is
 a headline number) and returns once the container init is set up and
@@ -13,15 +13,16 @@ import contextlib
 import os
 import select
 import signal
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from freight.errors import Conflict, ExecError
-from freight.oci.runtime_spec import Spec
-from freight.runtime import init, rootfs, sync
+from freight.oci.runtime_spec import Process, Spec
+from freight.runtime import console, enter, init, rootfs, sync
 from freight.runtime.cgroups import DEFAULT_ROOT, Cgroup, open_cgroup
-from freight.runtime.config import ContainerConfig, convert
+from freight.runtime.config import ContainerConfig, convert, process_config
 from freight.runtime.state import Record, RuntimeState, StateDir, proc_start_time
 
 
@@ -61,16 +62,21 @@ class FreightRuntime:
 
     def create(
         self, container_id: str, bundle: Path, stdin_fd: int, stdout_fd: int, stderr_fd: int
-    ) -> int:
-        """Set the container up and return its init's host pid, blocked before exec."""
+    ) -> tuple[int, int | None]:
+        """Set the container up; return its init's host pid, blocked before exec.
+
+        With `process.terminal` in the spec the stdio fds are ignored: the init
+        gets a new PTY and its master is returned as the second item.
+        """
         bundle = Path(bundle).resolve()
         cfg = convert(container_id, bundle, Spec.from_json((bundle / "config.json").read_bytes()))
         self.states.make(container_id)
         cgroup = open_cgroup(cfg.cgroups_path, self.cgroup_root)
+        stdio = None if cfg.process.terminal else (stdin_fd, stdout_fd, stderr_fd)
         try:
             cgroup.create()
             cgroup.set(cfg.resources)
-            pid = self._spawn(cfg, cgroup, (stdin_fd, stdout_fd, stderr_fd))
+            pid, master = self._spawn(cfg, cgroup, stdio)
         except BaseException:
             self._discard(container_id, cgroup)
             raise
@@ -80,7 +86,7 @@ class FreightRuntime:
             container_id, pid, start, str(bundle), cfg.cgroups_path, created, cfg.annotations
         )
         self.states.save(record)
-        return pid
+        return pid, master
 
     def _discard(self, container_id: str, cgroup: Cgroup) -> None:
         with contextlib.suppress(OSError):
@@ -88,22 +94,23 @@ class FreightRuntime:
             cgroup.destroy()
         self.states.remove(container_id)
 
-    def _spawn(self, cfg: ContainerConfig, cgroup: Cgroup, stdio: tuple[int, int, int]) -> int:
+    def _spawn(
+        self, cfg: ContainerConfig, cgroup: Cgroup, stdio: tuple[int, int, int] | None
+    ) -> tuple[int, int | None]:
         plan = _plan(cfg, cgroup)
         fifo_fd = os.open(self.states.fifo(cfg.id), os.O_PATH | os.O_CLOEXEC)
-        read_fd, write_fd = os.pipe()
         try:
-            child = os.fork()
-            if child == 0:
-                os.close(read_fd)
-                init.setup_child(cfg, plan, cgroup, stdio, write_fd, fifo_fd)
-            os.close(write_fd)
-            try:
-                return self._wait_ready(sync.Reader(read_fd))
-            finally:
-                os.waitpid(child, 0)
+            with _Pipes(cfg.process.terminal) as pipes:
+                child = os.fork()
+                if child == 0:
+                    init.setup_child(cfg, plan, cgroup, stdio, pipes.child(fifo_fd))
+                pipes.forked()
+                try:
+                    pid = self._wait_ready(sync.Reader(pipes.read_fd))
+                finally:
+                    os.waitpid(child, 0)
+                return pid, pipes.master()
         finally:
-            os.close(read_fd)
             os.close(fifo_fd)
 
     def _wait_ready(self, reader: sync.Reader) -> int:
@@ -163,3 +170,112 @@ class FreightRuntime:
     def oom_killed(self, container_id: str) -> bool:
         rec = self.states.load(container_id)
         return open_cgroup(rec.cgroups_path, self.cgroup_root).oom_killed()
+
+    def exec(
+        self,
+        container_id: str,
+        process: Process,
+        stdin_fd: int,
+        stdout_fd: int,
+        stderr_fd: int,
+    ) -> tuple[int, int | None]:
+        """Run `process` inside the running container; (host pid, PTY master or None).
+
+        See `freight.runtime.enter`. The process is already exec'd when this
+        returns; with `process.terminal` the stdio fds are ignored.
+        """
+        p = process_config(process)
+        rec = self.states.load(container_id)
+        namespaces = self._init_namespaces(rec)
+        stdio = None if p.terminal else (stdin_fd, stdout_fd, stderr_fd)
+        cgroup = open_cgroup(rec.cgroups_path, self.cgroup_root)
+        try:
+            with _Pipes(p.terminal) as pipes:
+                child = os.fork()
+                if child == 0:
+                    enter.setup_child(p, namespaces, cgroup, stdio, pipes.child())
+                pipes.forked()
+                try:
+                    pid = _wait_exec(sync.Reader(pipes.read_fd))
+                finally:
+                    os.waitpid(child, 0)
+                return pid, pipes.master()
+        finally:
+            enter.close_all(namespaces)
+
+    def _init_namespaces(self, rec: Record) -> list[tuple[int, int]]:
+        """The init's namespace fds, opened while it provably is still our init."""
+        not_running = Conflict(f"cannot exec in a stopped container: {rec.id}")
+        if self.states.status(rec) == "stopped":
+            raise not_running
+        try:
+            namespaces = enter.open_namespaces(rec.pid)
+        except FileNotFoundError:
+            raise not_running from None
+        if proc_start_time(rec.pid) != rec.pid_start:  # the pid was reused meanwhile
+            enter.close_all(namespaces)
+            raise not_running
+        return namespaces
+
+
+def _wait_exec(reader: sync.Reader) -> int:
+    """Read until EOF (the execve closed the pipe): the pid, or the error that came last."""
+    pid, ready, error = 0, False, None
+    while (msg := reader.next()) is not None:
+        if msg.type == sync.PID:
+            pid = msg.pid
+        elif msg.type == sync.READY:
+            ready = True
+        elif msg.type == sync.ERROR:
+            error = ExecError(msg.message, msg.exit_code)
+    if error is not None:
+        raise error
+    if not (pid and ready):
+        raise ExecError("the exec'd process died before it was ready", 125)
+    return pid
+
+
+class _Pipes:
+    """The sync pipe and, with a terminal, the console socketpair, as one unit to clean up."""
+
+    def __init__(self, terminal: bool) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        self.console: tuple[int, int] | None = None
+        if terminal:
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.console = (parent.detach(), child.detach())
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def child(self, fifo_fd: int = -1) -> init.Channels:
+        """What the forked child keeps (call in the child)."""
+        os.close(self.read_fd)
+        console_fd = -1
+        if self.console is not None:
+            os.close(self.console[0])
+            console_fd = self.console[1]
+        return init.Channels(self.write_fd, fifo_fd, console_fd)
+
+    def forked(self) -> None:
+        """Drop the child's ends in the parent, so EOF means the children are done."""
+        os.close(self.write_fd)
+        self.write_fd = -1
+        if self.console is not None:
+            os.close(self.console[1])
+            self.console = (self.console[0], -1)
+
+    def master(self) -> int | None:
+        if self.console is None:
+            return None
+        try:
+            return console.receive_master(self.console[0])
+        except OSError as e:
+            raise ExecError(f"setting up the terminal: {e}", 125) from None
+
+    def __exit__(self, *exc: object) -> None:
+        fds = [self.read_fd, self.write_fd, *(self.console or ())]
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)

@@ -2,20 +2,29 @@
 
 Used to compare against the reference runtime on the same bundles
 (`--runtime runc`). runc keeps its state under `<root>/runc`; each create
-writes runc's JSON log to `<root>/runc-log/<id>.json` so a failure can be
-reported with runc's own words, which Docker clients map to exit codes.
+and exec writes runc's JSON log to `<root>/runc-log/<id>.<tag>.json` so a
+failure can be reported with runc's own words, which Docker clients map to
+exit codes. A terminal comes back through `--console-socket`, a listening
+socket in a temp dir that runc connects to and sends the PTY master over.
+Execs run with `--detach`, as containerd runs them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import socket
 import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from freight.errors import Conflict, ExecError, FreightError, NotFound
-from freight.oci.runtime_spec import Spec
+from freight.linux import unixsock
+from freight.oci.runtime_spec import Process, Spec
 from freight.runtime.cgroups import open_cgroup
 from freight.runtime.state import RuntimeState
 
@@ -40,6 +49,33 @@ def _last_error(log: Path) -> str:
     return message
 
 
+@contextlib.contextmanager
+def _console_socket() -> Iterator[tuple[str, socket.socket]]:
+    """A listening socket for `--console-socket`, in a short temp dir (sun_path is 108 bytes)."""
+    directory = tempfile.mkdtemp(prefix="freight-console-")
+    path = os.path.join(directory, "console.sock")
+    try:
+        with unixsock.listen(path) as sock:
+            yield path, sock
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _receive_console(listener: socket.socket) -> int:
+    """The master runc sent before it exited: its connection is already queued."""
+    listener.setblocking(False)
+    try:
+        conn, _ = listener.accept()
+    except BlockingIOError:
+        raise ExecError("runc did not send the console", 125) from None
+    with conn:
+        conn.setblocking(True)
+        _, fd = unixsock.recv_fd(conn.fileno())
+    if fd is None:
+        raise ExecError("runc did not send the console", 125)
+    return fd
+
+
 class RuncRuntime:
     name = "runc"
 
@@ -61,24 +97,64 @@ class RuncRuntime:
 
     def create(
         self, container_id: str, bundle: Path, stdin_fd: int, stdout_fd: int, stderr_fd: int
-    ) -> int:
+    ) -> tuple[int, int | None]:
+        spec = Spec.from_json((Path(bundle) / "config.json").read_bytes())
+        terminal = bool(spec.process and spec.process.terminal)
+        args = ["create", "--bundle", str(bundle)]
+        pid, master = self._launch(container_id, args, terminal, (stdin_fd, stdout_fd, stderr_fd))
+        return pid, master
+
+    def exec(
+        self, container_id: str, process: Process, stdin_fd: int, stdout_fd: int, stderr_fd: int
+    ) -> tuple[int, int | None]:
+        """`runc exec --detach`: runc exits once the process runs; the caller's subreaper reaps it."""
+        logs = self._logs()
+        process_file = logs / f"{container_id}.{uuid.uuid4().hex[:8]}.process.json"
+        process_file.write_bytes(process.to_json())
+        args = ["exec", "--detach", "--process", str(process_file)]
+        try:
+            return self._launch(
+                container_id, args, process.terminal, (stdin_fd, stdout_fd, stderr_fd)
+            )
+        finally:
+            process_file.unlink(missing_ok=True)
+
+    def _logs(self) -> Path:
         logs = self.root / "runc-log"
         logs.mkdir(parents=True, exist_ok=True)
-        log, pid_file = logs / f"{container_id}.json", logs / f"{container_id}.pid"
-        args = ["--log", str(log), "--log-format", "json", "create", "--bundle", str(bundle)]
-        args += ["--pid-file", str(pid_file), container_id]
-        # runc hands its own stdio to the container init: pass the container's.
-        proc = subprocess.run(
-            [*self._base(), *args], stdin=stdin_fd, stdout=stdout_fd, stderr=stderr_fd
-        )
-        try:
-            if proc.returncode != 0:
-                message = _last_error(log) or f"runc create exited with {proc.returncode}"
-                raise ExecError(message, exit_code_for(message))
-            return int(pid_file.read_text())
-        finally:
-            pid_file.unlink(missing_ok=True)
-            log.unlink(missing_ok=True)
+        return logs
+
+    def _launch(
+        self, container_id: str, args: list[str], terminal: bool, stdio: tuple[int, int, int]
+    ) -> tuple[int, int | None]:
+        """Run `runc create|exec`: (pid from --pid-file, master from --console-socket)."""
+        logs = self._logs()
+        tag = uuid.uuid4().hex[:8]
+        log, pid_file = logs / f"{container_id}.{tag}.json", logs / f"{container_id}.{tag}.pid"
+        cmd = [*self._base(), "--log", str(log), "--log-format", "json", *args]
+        with contextlib.ExitStack() as stack:
+            console: socket.socket | None = None
+            if terminal:
+                path, console = stack.enter_context(_console_socket())
+                cmd += ["--console-socket", path]
+                # runc gives the PTY to the process; our stdio must not reach it.
+                devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                stack.callback(os.close, devnull)
+                stdio = (devnull, devnull, devnull)
+            cmd += ["--pid-file", str(pid_file), container_id]
+            # runc hands its own stdio to the process: pass the process's.
+            proc = subprocess.run(cmd, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+            try:
+                if proc.returncode != 0:
+                    message = _last_error(log) or f"runc {args[0]} exited with {proc.returncode}"
+                    if "stopped" in message or "not running" in message:
+                        raise Conflict(message)
+                    raise ExecError(message, exit_code_for(message))
+                pid = int(pid_file.read_text())
+            finally:
+                pid_file.unlink(missing_ok=True)
+                log.unlink(missing_ok=True)
+            return pid, _receive_console(console) if console is not None else None
 
     def start(self, container_id: str) -> None:
         self._run("start", container_id)

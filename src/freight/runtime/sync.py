@@ -17,9 +17,12 @@ JSON lines to one pipe; the caller only reads::
                                   _exit(0)
     waitpid(setup child)                                      setsid, lo up, hostname
                                                               rootfs: mounts, pivot_root
+                                                              terminal: new PTY, master
+      ◀──────────── console socketpair (SCM_RIGHTS) ────────  sent over the socketpair
                                                               rlimits, user, caps, cwd
                                                               look up args[0] on PATH
       ◀────────────────────────────── {"type": "ready"} ───── (or "error", then _exit)
+    (terminal: receive the master)
     write state.json, return N                                open(exec.fifo, O_WRONLY)
                                                                  ... blocks ...
     start: open(exec.fifo, O_RDONLY) ─ read b"0" ───────────▶ execve(args[0], args, env)
@@ -27,6 +30,9 @@ JSON lines to one pipe; the caller only reads::
     error: {"type": "error", "message": "exec: \"x\": executable file not found
             in $PATH", "exit_code": 127} from either child; EOF before "ready"
             means a child died without saying why.
+
+`exec` uses the same messages between the same three roles; its diagram
+is in `freight.runtime.enter`.
 
 The pipe's write end is close-on-exec and the init closes it before blocking
 on the fifo, so the caller never waits on a container that is already

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from freight.errors import Unavailable
+from freight.linux import unixsock
 from freight.shimapi import frames
 
 CONNECT_POLL_S = 0.005
@@ -30,7 +31,10 @@ class ShimStdio:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                reader, writer = await asyncio.open_unix_connection(str(path), limit=READ_SIZE * 4)
+                # Through unixsock: state paths can be longer than sun_path allows.
+                sock = unixsock.connect(str(path))
+                sock.setblocking(False)
+                reader, writer = await asyncio.open_unix_connection(sock=sock, limit=READ_SIZE * 4)
                 return cls(reader, writer)
             except (FileNotFoundError, ConnectionRefusedError) as e:
                 if time.monotonic() > deadline:

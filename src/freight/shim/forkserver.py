@@ -32,7 +32,9 @@ import signal
 import socket
 import sys
 
-from freight.runtime import native, runc  # noqa: F401 - pre-imported for the forked shims
+# Pre-imported for the forked shims, so no shim (container or exec) imports anything
+# itself: exec is on the start-latency path and every import would be private memory.
+from freight.runtime import console, enter, native, runc  # noqa: F401
 from freight.shim import main as shim
 
 MAX_REQUEST = 1 << 16

@@ -1,22 +1,33 @@
-"""The shim's life: create and start the container, copy its output, record its exit.
+"""The shim's life: start the container (or an exec), relay its stdio, record its exit.
 
     python -m freight.shim --id ID --bundle DIR --state-dir DIR --log-path FILE
                            --runtime freight|runc --runtime-root DIR --ready-fd N
+                           [--stdin] [--tty] [--console-size HxW] [--wait-attach]
+    exec mode (no log): the same without --log-path, plus --exec-id EID --process FILE
 
 Sequence (the daemon may die at any point; nothing here depends on it)::
 
     become child subreaper, write <state-dir>/shim.pid
-    stdout/stderr pipes, stdin /dev/null
-    runtime create + start (in this process: no extra interpreter)
+    listen on <state-dir>/attach.sock (mode 0600)
+    --wait-attach: wait for the first client (the daemon) before starting
+    stdin: a pipe (--stdin) or /dev/null; stdout/stderr pipes, or one PTY
+    runtime create + start, or exec (in a short-lived child, see below)
     ready fd  ◀─ {"pid": N}                         on success
               ◀─ {"error": MSG, "exit_code": 125|126|127}, exit 1   on failure
-    copy both pipes into the json-file log, reaping children meanwhile
-    init exited and pipes drained (or 2 s grace passed)
+    relay: output → json-file log (containers) and clients; frames → stdin,
+           RESIZE → TIOCSWINSZ; reaping children meanwhile (see `relay`)
+    process exited and output drained (or 2 s grace passed)
     <state-dir>/exit.json {"exit_code", "finished_at", "oom_killed"}: temp, fsync, rename
-    runtime delete (removes the cgroup), exit 0
+    EXIT frame to every client, attach.sock removed
+    containers: runtime delete (removes the cgroup); exit 0
 
-Exit codes follow Docker: the init's exit status, or 128+N when signal N
-killed it. Imports stay few: the shim's memory is paid once per container.
+With a TTY (`--tty`, or process.terminal in the exec's process) the
+runtime hands back the PTY master; `--console-size` is applied before the
+process runs (the container init is still blocked before exec; for an exec
+it becomes process.consoleSize). Exit codes follow Docker: the process's
+exit status, or 128+N when signal N killed it. Imports stay few and are all
+made by the forkserver before it forks: the shim's memory is paid once per
+container.
 """
 
 from __future__ import annotations
@@ -24,53 +35,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from freight.errors import ExecError
-from freight.linux import syscalls
+from freight.linux import syscalls, unixsock
+from freight.oci.runtime_spec import ConsoleSize, Process
 from freight.runtime.api import Runtime, open_runtime
-from freight.shim.jsonlog import JsonLog, LineSplitter, rfc3339_nano
+from freight.shim.jsonlog import JsonLog, rfc3339_nano
+from freight.shim.options import Options, parse_args
+from freight.shim.relay import Relay
+from freight.shim.starter import Started, start_exec, start_in_child
+from freight.shimapi import frames
 
-DRAIN_GRACE = 2.0  # seconds to wait for pipe EOF after the init exited
-_OPTIONS = ("id", "bundle", "state-dir", "log-path", "runtime", "runtime-root", "ready-fd")
+WAIT_ATTACH_TIMEOUT = 30.0  # seconds to wait for the first client with --wait-attach
 
-
-@dataclass
-class Options:
-    id: str
-    bundle: Path
-    state_dir: Path
-    log_path: str
-    runtime: str
-    runtime_root: Path
-    ready_fd: int
-
-
-def parse_args(argv: list[str]) -> Options:
-    """--key value pairs only; argparse costs more memory than the whole shim loop."""
-    values: dict[str, str] = {}
-    it = iter(argv)
-    for arg in it:
-        key = arg.removeprefix("--")
-        if key not in _OPTIONS:
-            raise SystemExit(f"freight-shim: unknown option {arg}")
-        values[key] = next(it, "")
-    missing = [k for k in _OPTIONS if k not in values]
-    if missing:
-        raise SystemExit(f"freight-shim: missing --{missing[0]}")
-    return Options(
-        values["id"],
-        Path(values["bundle"]),
-        Path(values["state-dir"]),
-        values["log-path"],
-        values["runtime"],
-        Path(values["runtime-root"]),
-        int(values["ready-fd"]),
-    )
+__all__ = ["Options", "parse_args", "run", "main"]
 
 
 def write_ready(fd: int, body: dict[str, object]) -> None:
@@ -121,6 +101,11 @@ class Reaper:
             if pid == self.init_pid:
                 self.status = status
 
+    def exited(self) -> bool:
+        """Reap what is ready; True once the process's status is known."""
+        self.reap()
+        return self.status is not None
+
     def wait(self) -> int:
         while self.status is None:
             try:
@@ -140,34 +125,6 @@ def _wakeup_pipe() -> int:
     return r
 
 
-def copy_output(streams: dict[int, LineSplitter], reaper: Reaper) -> None:
-    """Copy pipes to the log until both close; after the init dies, allow DRAIN_GRACE."""
-    wake = _wakeup_pipe()
-    reaper.reap()  # the init may have died before the handler existed
-    deadline: float | None = None
-    while streams:
-        if reaper.status is not None and deadline is None:
-            deadline = time.monotonic() + DRAIN_GRACE
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready = select.select([*streams, wake], [], [], timeout)[0]
-        if not ready and deadline is not None:
-            break  # a daemonised grandchild still holds the pipe: stop waiting
-        for fd in ready:
-            if fd == wake:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(wake, 512)
-                reaper.reap()
-                continue
-            data = os.read(fd, 65536)
-            if data:
-                streams[fd].feed(data)
-            else:
-                streams.pop(fd).close()
-                os.close(fd)
-    for splitter in streams.values():
-        splitter.close()
-
-
 def _setup_process(opts: Options) -> None:
     # The ready fd was inherited on purpose; the container must not inherit it.
     with contextlib.suppress(OSError):
@@ -181,72 +138,69 @@ def _setup_process(opts: Options) -> None:
     (opts.state_dir / "shim.pid").write_text(str(os.getpid()))
 
 
-def _start_in_child(opts: Options, rt: Runtime) -> tuple[int, int, int]:
-    """Run create+start in a short-lived child and return what `_start` returns.
-
-    The runtime's work touches many of the interpreter's pages; done here they
-    would be copied (copy-on-write) into this long-lived process for good. In a
-    child they vanish when it exits. The container's init, the child's
-    descendant, is re-parented to us because we are its subreaper.
-    """
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    result_r, result_w = os.pipe()
-    starter = os.fork()
-    if starter == 0:
-        os.close(result_r)
-        _starter_main(opts, rt, out_w, err_w, result_w)
-    for fd in (out_w, err_w, result_w):
-        os.close(fd)
-    with os.fdopen(result_r, "rb") as result:
-        reply = json.loads(result.read() or b'{"error": "the starter died", "exit_code": 125}')
-    os.waitpid(starter, 0)
-    if "error" in reply:
-        os.close(out_r)
-        os.close(err_r)
-        raise ExecError(reply["error"], int(reply["exit_code"]))
-    return int(reply["pid"]), out_r, err_r
-
-
-def _starter_main(opts: Options, rt: Runtime, out_w: int, err_w: int, result_w: int) -> None:
-    code = 0
+def _load_process(opts: Options) -> Process:
+    """The exec's process, with --tty and --console-size folded in (the runtime applies them)."""
+    assert opts.process is not None
     try:
-        devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        pid = rt.create(opts.id, opts.bundle, devnull, out_w, err_w)
-        rt.start(opts.id)
-        reply: dict[str, object] = {"pid": pid}
-    except BaseException as e:  # noqa: BLE001 - every failure must reach the shim
-        reply = {"error": str(e), "exit_code": e.exit_code if isinstance(e, ExecError) else 125}
-        code = 1
-    try:
-        os.write(result_w, json.dumps(reply).encode())
-    finally:
-        os._exit(code)
+        process = Process.from_json(opts.process.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ExecError(f"reading the exec's process: {e}", 125) from None
+    process.terminal = process.terminal or opts.tty
+    if process.terminal and opts.console_size:
+        process.console_size = ConsoleSize(*opts.console_size)
+    return process
+
+
+def _connect_stdio(relay: Relay, opts: Options, started: Started) -> None:
+    if started.master >= 0:
+        relay.set_terminal(started.master, accept_stdin=opts.stdin)
+        return
+    relay.add_output(started.stdout, frames.STDOUT, "stdout")
+    relay.add_output(started.stderr, frames.STDERR, "stderr")
+    if started.stdin >= 0:
+        relay.set_stdin(started.stdin)
+
+
+def _start(opts: Options, rt: Runtime, relay: Relay) -> Started:
+    process = _load_process(opts) if opts.exec_mode else None
+    if opts.wait_attach and not relay.wait_for_client(WAIT_ATTACH_TIMEOUT, opts.ready_fd):
+        raise ExecError("no client attached to the process's stdio", 125)
+    if process is not None:
+        return start_exec(opts, rt, process)
+    return start_in_child(opts, rt, None)
 
 
 def run(opts: Options) -> int:
     _setup_process(opts)
     rt = open_runtime(opts.runtime, opts.runtime_root)  # type: ignore[arg-type]
+    log = JsonLog(opts.log_path) if opts.log_path and not opts.exec_mode else None
+    relay = Relay(unixsock.listen(opts.socket_path, 0o600), opts.socket_path, _wakeup_pipe(), log)
     try:
-        pid, out_r, err_r = _start_in_child(opts, rt)
+        started = _start(opts, rt, relay)
     except Exception as e:  # every failure must reach the ready fd
         code = e.exit_code if isinstance(e, ExecError) else 125
         write_ready(opts.ready_fd, {"error": str(e), "exit_code": code})
+        relay.finish(None)
+        if not opts.exec_mode:
+            with contextlib.suppress(Exception):
+                rt.delete(opts.id, force=True)
+        return 1
+    write_ready(opts.ready_fd, {"pid": started.pid})
+    _connect_stdio(relay, opts, started)
+    reaper = Reaper(started.pid)
+    relay.run(reaper.exited)
+    code = exit_code_of(reaper.wait())
+    if log is not None:
+        log.close()
+    oom = False
+    if not opts.exec_mode:
+        with contextlib.suppress(Exception):
+            oom = rt.oom_killed(opts.id)
+    write_exit(opts.state_dir, code, oom)
+    relay.finish(code)
+    if not opts.exec_mode:
         with contextlib.suppress(Exception):
             rt.delete(opts.id, force=True)
-        return 1
-    write_ready(opts.ready_fd, {"pid": pid})
-    log = JsonLog(opts.log_path)
-    reaper = Reaper(pid)
-    copy_output({out_r: LineSplitter("stdout", log), err_r: LineSplitter("stderr", log)}, reaper)
-    log.close()
-    status = reaper.wait()
-    oom = False
-    with contextlib.suppress(Exception):
-        oom = rt.oom_killed(opts.id)
-    write_exit(opts.state_dir, exit_code_of(status), oom)
-    with contextlib.suppress(Exception):
-        rt.delete(opts.id, force=True)
     return 0
 
 

@@ -35,6 +35,9 @@ def imported_modules(*args: str) -> set[str]:
         ("--version",),
         ("-H", "unix:///nonexistent.sock", "ps"),
         ("-H", "unix:///nonexistent.sock", "run", "busybox", "true"),
+        ("-H", "unix:///nonexistent.sock", "run", "-i", "--rm", "busybox", "cat"),
+        ("-H", "unix:///nonexistent.sock", "exec", "-it", "c1", "sh"),
+        ("-H", "unix:///nonexistent.sock", "attach", "c1"),
     ],
 )
 def test_hot_paths_avoid_heavy_imports(args):

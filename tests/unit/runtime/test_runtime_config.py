@@ -9,8 +9,17 @@ import pytest
 from freight.errors import InvalidArgument
 from freight.linux import syscalls as sc
 from freight.linux.mountopts import parse_mount_options
-from freight.oci.runtime_spec import Capabilities, Linux, Mount, Namespace, Process, Root, Spec
-from freight.runtime.config import convert
+from freight.oci.runtime_spec import (
+    Capabilities,
+    ConsoleSize,
+    Linux,
+    Mount,
+    Namespace,
+    Process,
+    Root,
+    Spec,
+)
+from freight.runtime.config import convert, process_config
 
 
 def spec(**kw: object) -> Spec:
@@ -76,3 +85,15 @@ def test_unknown_capability_is_refused(tmp_path: Path) -> None:
     s.process.capabilities = Capabilities(["CAP_NOPE"], [], [], [], [])  # type: ignore[union-attr]
     with pytest.raises(InvalidArgument, match="CAP_NOPE"):
         convert("c", tmp_path, s)
+
+
+def test_exec_process_with_a_terminal_and_console_size() -> None:
+    p = process_config(Process(args=["sh"], terminal=True, console_size=ConsoleSize(24, 80)))
+    assert p.terminal and p.console_size == (24, 80)
+    assert (
+        process_config(Process(args=["sh"], console_size=ConsoleSize(24, 80))).console_size is None
+    )
+    with pytest.raises(InvalidArgument):
+        process_config(Process(args=["sh"], terminal=True, console_size=ConsoleSize(70000, 80)))
+    with pytest.raises(InvalidArgument):
+        process_config(Process(args=[]))

@@ -12,6 +12,7 @@ from referencing.jsonschema import DRAFT4
 
 from freight.oci.runtime_spec import (
     Capabilities,
+    ConsoleSize,
     Cpu,
     DeviceRule,
     Linux,
@@ -114,3 +115,10 @@ def test_unknown_keys_survive_round_trip() -> None:
 def test_minimal_spec_defaults() -> None:
     spec = Spec.from_json(b'{"ociVersion": "1.0.2", "root": {"path": "rootfs"}}')
     assert spec.process is None and spec.mounts == [] and spec.root == Root("rootfs")
+
+
+def test_process_console_size_round_trip() -> None:
+    raw = b'{"terminal": true, "consoleSize": {"height": 24, "width": 80}, "args": ["sh"], "cwd": "/"}'
+    p = Process.from_json(raw)
+    assert p.terminal and p.console_size == ConsoleSize(24, 80)
+    assert Process.from_json(p.to_json()) == p

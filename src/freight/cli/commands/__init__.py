@@ -23,6 +23,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "wait_main",
         "Block until one or more containers stop, then print their exit codes",
     ),
+    "exec": ("freight.cli.commands.exec", "main", "Execute a command in a running container"),
+    "attach": (
+        "freight.cli.commands.attach",
+        "main",
+        "Attach local standard input, output, and error streams to a running container",
+    ),
     "ps": ("freight.cli.commands.ps", "main", "List containers"),
     "logs": ("freight.cli.commands.logs", "main", "Fetch the logs of a container"),
     "inspect": (
@@ -68,7 +74,18 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             ),
             **{
                 name: COMMANDS[name]
-                for name in ("run", "create", "start", "stop", "kill", "restart", "wait", "logs")
+                for name in (
+                    "run",
+                    "create",
+                    "start",
+                    "stop",
+                    "kill",
+                    "restart",
+                    "wait",
+                    "logs",
+                    "exec",
+                    "attach",
+                )  # fmt: skip
             },
         },
     ),

@@ -10,13 +10,15 @@ denied, else 125).
 
 from __future__ import annotations
 
+import os
 import sys
 
-from freight.cli.attach import RawTerminal, pump, terminal_size
-from freight.cli.containerspec import CREATE, RUN, create_body
+from freight.cli.attach import EOF, Interactive, Target
+from freight.cli.containerspec import CREATE, DETACH_KEYS_HELP, RUN, create_body
 from freight.cli.flags import Command, Flag
 from freight.cli.progress import show_messages
 from freight.cli.session import CliError, Session
+from freight.cli.terminal import check_tty, parse_detach_keys
 from freight.client.http import ApiError
 
 TYPE_CHECKING = False
@@ -29,6 +31,7 @@ START = Command(
     "Start one or more stopped containers",
     [
         Flag("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
+        Flag("detach-keys", "", "string", DETACH_KEYS_HELP),
         Flag("interactive", "i", help="Attach container's STDIN"),
     ],
     min_args=1,
@@ -92,6 +95,8 @@ def run_main(session: Session, argv: list[str]) -> int:
     if opts["detach"] and opts["attach"]:
         raise CliError("Conflicting options: -a and -d")
     body = create_body(opts, args[0], args[1:], opts["detach"])
+    if not opts["detach"]:
+        check_tty(body["AttachStdin"], body["Tty"])
     try:
         cid = create_container(session, body, opts["name"], opts["pull"] or "missing")
     except ApiError as exc:
@@ -100,7 +105,15 @@ def run_main(session: Session, argv: list[str]) -> int:
         _start(session, cid)
         session.out(cid + "\n")
         return 0
-    return attach_start_wait(session, cid, body, "removed" if opts["rm"] else "next-exit")
+    return attach_start_wait(
+        session,
+        cid,
+        body,
+        "removed" if opts["rm"] else "next-exit",
+        detach_keys=opts["detach_keys"],
+        # docker 28 proxies with a TTY too (only attach and start -a skip it then).
+        sig_proxy=opts["sig_proxy"],
+    )
 
 
 def create_main(session: Session, argv: list[str]) -> int:
@@ -121,38 +134,56 @@ def _start(session: Session, cid: str) -> None:
         raise _reported(exc) from None
 
 
-def attach_start_wait(session: Session, cid: str, config: dict[str, Any], condition: str) -> int:
-    """Attach, send wait, start, copy output; return the container's exit status."""
+def attach_start_wait(
+    session: Session,
+    cid: str,
+    config: dict[str, Any],
+    condition: str,
+    *,
+    detach_keys: str | None = None,
+    sig_proxy: bool = False,
+) -> int:
+    """docker's runContainer after create: attach, send wait, start, stream, exit status.
+
+    Attach and wait go out *before* start, so neither output nor the exit is
+    missed; proxied signals are caught from before the attach.
+    """
     api = session.api
-    streams = {k: config.get(f"Attach{k.title()}", False) for k in ("stdin", "stdout", "stderr")}
-    conn = api.container_attach(cid, stream=True, **streams) if any(streams.values()) else None
-    waiter = api.container_wait_begin(cid, condition)
-    try:
-        _start(session, cid)
-    except CliError:
-        waiter.close()
-        if conn is not None:
-            conn.close()
-        raise
     tty = bool(config.get("Tty"))
-    if tty and (size := terminal_size()):
-        _resize(session, cid, size)
-    if conn is not None:
-        with RawTerminal(tty and streams["stdin"]):
-            pump(conn, tty=tty, send_stdin=streams["stdin"])
-        conn.close()
-    try:
-        return int(waiter.result().get("StatusCode", 0))
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
-
-
-def _resize(session: Session, cid: str, size: tuple[int, int]) -> None:
-    try:
-        session.api.container_resize(cid, *size)
-    except ApiError as exc:
-        # A failed resize only makes the terminal look odd; say so and go on.
-        session.error(f"failed to resize tty: {exc.message}")
+    stdin, stdout, stderr = (bool(config.get(f"Attach{k}")) for k in ("Stdin", "Stdout", "Stderr"))
+    target = Target(api, cid)
+    monitor = tty and (stdin or stdout or stderr) and os.isatty(sys.stdout.fileno())
+    keys = parse_detach_keys(detach_keys)
+    with Interactive(
+        target, tty=tty, stdin=stdin, detach_keys=keys, sig_proxy=sig_proxy, monitor_size=monitor
+    ) as interactive:
+        conn = None
+        if stdin or stdout or stderr:
+            conn = api.container_attach(
+                cid, stdin=stdin, stdout=stdout, stderr=stderr, detach_keys=detach_keys
+            )
+        waiter = api.container_wait_begin(cid, condition)
+        if not (stdout or stderr):
+            session.out(cid + "\n")  # docker prints the id when no output is attached
+        try:
+            _start(session, cid)
+        except CliError:
+            waiter.close()
+            if conn is not None:
+                conn.close()
+            raise
+        interactive.start_resizing()
+        if conn is not None:
+            outcome = interactive.stream(conn)
+            conn.close()
+            if outcome != EOF or not (stdout or stderr):
+                waiter.close()  # detached: the container runs on
+                return 0
+        interactive.wait_readable(waiter)
+        try:
+            return int(waiter.result().get("StatusCode", 0))
+        except ApiError as exc:
+            raise CliError(str(exc)) from None
 
 
 def start_main(session: Session, argv: list[str]) -> int:
@@ -160,7 +191,7 @@ def start_main(session: Session, argv: list[str]) -> int:
     if opts["attach"] or opts["interactive"]:
         if len(args) > 1:
             raise CliError("you cannot start and attach multiple containers at once")
-        return _start_attached(session, args[0], opts["interactive"])
+        return _start_attached(session, args[0], opts["interactive"], opts["detach_keys"])
     failed = []
     for name in args:
         try:
@@ -174,7 +205,8 @@ def start_main(session: Session, argv: list[str]) -> int:
     return 0
 
 
-def _start_attached(session: Session, name: str, interactive: bool) -> int:
+def _start_attached(session: Session, name: str, interactive: bool, detach_keys: str | None) -> int:
+    """docker start -a [-i]: as run, on an existing container; signals proxied without a TTY."""
     try:
         info = session.api.container_inspect(name)
     except ApiError as exc:
@@ -182,4 +214,12 @@ def _start_attached(session: Session, name: str, interactive: bool) -> int:
     config = dict(info.get("Config") or {})
     config["AttachStdin"] = interactive and config.get("OpenStdin", False)
     config["AttachStdout"] = config["AttachStderr"] = True
-    return attach_start_wait(session, info["Id"], config, "next-exit")
+    auto_remove = (info.get("HostConfig") or {}).get("AutoRemove")
+    return attach_start_wait(
+        session,
+        info["Id"],
+        config,
+        "removed" if auto_remove else "next-exit",
+        detach_keys=detach_keys,
+        sig_proxy=not config.get("Tty"),
+    )
