@@ -176,6 +176,10 @@ class ContainerRoutes:
                 await started
                 stdio = await ShimStdio.connect(self.containers.stdio_socket(c))
                 await stdio.send_stdin(bytes(pending))
+            if c.config.tty:
+                # As dockerd: with a TTY the end of the client's input ends the
+                # session (a detaching client just goes away); the terminal stays.
+                return "detached"
             if c.config.stdin_once:
                 await stdio.close_stdin()
         except (ConnectionError, OSError, Unavailable):

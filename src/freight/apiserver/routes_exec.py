@@ -111,7 +111,7 @@ async def relay(
     execs: ExecService,
 ) -> None:
     """Client stdin → exec, exec output → client, until the exec exits or the client detaches."""
-    stdin = asyncio.create_task(_pump_stdin(conn, stdio, keys, e.config.attach_stdin))
+    stdin = asyncio.create_task(_pump_stdin(conn, stdio, keys, e.config.attach_stdin, tty))
     try:
         output = asyncio.create_task(_pump_output(conn, stdio, e, tty, execs))
         done, _ = await asyncio.wait({stdin, output}, return_when=asyncio.FIRST_COMPLETED)
@@ -124,7 +124,9 @@ async def relay(
         await stdio.close()
 
 
-async def _pump_stdin(conn: HijackedStream, stdio: ShimStdio, keys: bytes, wanted: bool) -> str:
+async def _pump_stdin(
+    conn: HijackedStream, stdio: ShimStdio, keys: bytes, wanted: bool, tty: bool
+) -> str:
     scanner = detachkeys.Scanner(keys)
     with contextlib.suppress(ConnectionError, OSError):
         while data := await conn.read():
@@ -134,6 +136,8 @@ async def _pump_stdin(conn: HijackedStream, stdio: ShimStdio, keys: bytes, wante
             await stdio.send_stdin(data)
             if detached:
                 return "detached"
+        if wanted and tty:
+            return "detached"  # as dockerd: a TTY's input ending ends the session only
         if wanted:
             await stdio.close_stdin()
     # Stdin ended: the output keeps flowing until the process exits.
