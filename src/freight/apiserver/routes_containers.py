@@ -29,8 +29,10 @@ from freight.services.containers import ContainerService
 from freight.services.logs import LogEntry, LogQuery
 from freight.services.model import Container
 from freight.services.shimio import ShimStdio
+from freight.shimapi import frames
 
 CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+OUTPUT_STREAMS = {frames.STDOUT: stdcopy.StreamId.STDOUT, frames.STDERR: stdcopy.StreamId.STDERR}
 STREAM_IDS = {"stdout": stdcopy.StreamId.STDOUT, "stderr": stdcopy.StreamId.STDERR}
 
 
@@ -121,74 +123,30 @@ class ContainerRoutes:
         )
 
     async def attach(self, req: Request) -> AnyResponse:
+        """Output (and stdin) straight through the shim's stdio socket: raw bytes,
+        binary-safe; the json log is only for `logs`."""
         c = self.containers.get(req.params["id"])
         q = req.query
         query = LogQuery(stdout=q.bool("stdout"), stderr=q.bool("stderr"))
         with_logs, stream = q.bool("logs"), q.bool("stream")
         keys = detachkeys.parse(q.get("detachKeys") or detachkeys.DEFAULT)
         with_stdin = q.bool("stdin") and c.config.open_stdin and stream
-        # Registered now, before the client gets a chance to start the container.
-        live = self.containers.attach_output(c.id, query) if stream else None
         past = self.containers.logs(c.id, query) if with_logs else None
-        started = self.containers.started_future(c.id) if with_stdin else None
-
-        async def output(conn: HijackedStream) -> None:
-            for source in (past, live):
-                if source is not None:
-                    async for chunk in _frames(source, c.config.tty, False):
-                        await conn.write(chunk)
+        # Registered now, before the client gets a chance to start the container:
+        # the start then waits for this attach to be on the shim's socket.
+        launched = self.containers.launched_future(c.id) if stream else None
+        exited = self.containers.wait_future(c.id, "next-exit") if stream else None
 
         async def handler(conn: HijackedStream) -> None:
-            if started is None:
-                input_task = asyncio.create_task(_discard_input(conn))
-            else:
-                input_task = asyncio.create_task(self._relay_stdin(c, conn, started, keys))
-            output_task = asyncio.create_task(output(conn))
+            session = _AttachSession(self.containers, c, conn, query, keys)
             try:
-                await asyncio.wait({input_task, output_task}, return_when=asyncio.FIRST_COMPLETED)
-                if not output_task.done() and input_task.result() != "detached":
-                    await output_task
+                await session.run(past, launched, exited, with_stdin)
             finally:
-                input_task.cancel()
-                output_task.cancel()
+                if launched is not None and not launched.done():
+                    self.containers.cancel_launched(c.id, launched)
+                    launched.cancel()
 
         return HijackResponse(handler, multiplexed=not c.config.tty)
-
-    async def _relay_stdin(
-        self, c: Container, conn: HijackedStream, started: asyncio.Future, keys: bytes
-    ) -> str:
-        """Client input to the container's stdin; "detached" when the keys were typed."""
-        scanner = detachkeys.Scanner(keys)
-        pending = bytearray()
-        stdio: ShimStdio | None = None
-        try:
-            while data := await conn.read():
-                data, detached = scanner.feed(data)
-                pending += data
-                if stdio is None and started.done():
-                    stdio = await ShimStdio.connect(self.containers.stdio_socket(c))
-                if stdio is not None and pending:
-                    await stdio.send_stdin(bytes(pending))
-                    pending.clear()
-                if detached:
-                    return "detached"
-            if stdio is None:
-                await started
-                stdio = await ShimStdio.connect(self.containers.stdio_socket(c))
-                await stdio.send_stdin(bytes(pending))
-            if c.config.tty:
-                # As dockerd: with a TTY the end of the client's input ends the
-                # session (a detaching client just goes away); the terminal stays.
-                return "detached"
-            if c.config.stdin_once:
-                await stdio.close_stdin()
-        except (ConnectionError, OSError, Unavailable):
-            pass
-        finally:
-            if stdio is not None:
-                await stdio.close()
-        await asyncio.Event().wait()  # stdin is done; output goes on until the exit
-        return "eof"
 
     async def resize(self, req: Request) -> AnyResponse:
         await self.containers.resize(req.params["id"], req.query.int("h"), req.query.int("w"))
@@ -296,3 +254,101 @@ def _is_ancestor(c: Container, value: str, svc: ContainerService) -> bool:
         return svc.images.resolve(value) == c.image_id
     except Exception:
         return c.config.image == value
+
+
+class _AttachSession:
+    """One attached client: stdin in (with detach keys), output frames out."""
+
+    def __init__(
+        self,
+        svc: ContainerService,
+        c: Container,
+        conn: HijackedStream,
+        query: LogQuery,
+        keys: bytes,
+    ) -> None:
+        self.svc, self.c, self.conn, self.query = svc, c, conn, query
+        self.scanner = detachkeys.Scanner(keys)
+        self.stdio: asyncio.Future[ShimStdio | None] = asyncio.get_running_loop().create_future()
+
+    async def run(
+        self,
+        past: AsyncIterator[LogEntry] | None,
+        launched: asyncio.Future | None,
+        exited: asyncio.Future | None,
+        with_stdin: bool,
+    ) -> None:
+        if past is not None:
+            async for chunk in _frames(past, self.c.config.tty, False):
+                await self.conn.write(chunk)
+        if launched is None:
+            return
+        reader = self._input() if with_stdin else _discard_input(self.conn)
+        input_task = asyncio.create_task(reader)
+        output_task = asyncio.create_task(self._output(launched, exited))
+        try:
+            await asyncio.wait({input_task, output_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not output_task.done() and input_task.result() != "detached":
+                await output_task
+        finally:
+            input_task.cancel()
+            output_task.cancel()
+            if self.stdio.done() and self.stdio.result() is not None:
+                await self.stdio.result().close()
+            elif not self.stdio.done():
+                self.stdio.cancel()
+
+    async def _connect(
+        self, launched: asyncio.Future, exited: asyncio.Future | None
+    ) -> ShimStdio | None:
+        """The shim's socket once it is up; None if the container ended first."""
+        waits = {launched} | ({exited} if exited is not None else set())
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if not launched.done():
+            return None
+        try:
+            return await ShimStdio.connect(self.svc.stdio_socket(self.c), timeout=5.0)
+        except Unavailable:
+            return None  # it exited meanwhile
+
+    async def _output(self, launched: asyncio.Future, exited: asyncio.Future | None) -> None:
+        stdio = await self._connect(launched, exited)
+        if not self.stdio.done():
+            self.stdio.set_result(stdio)
+        if stdio is None:
+            return
+        wanted = {frames.STDOUT: self.query.stdout, frames.STDERR: self.query.stderr}
+        async for kind, payload in stdio.output():
+            if kind == frames.EXIT:
+                return
+            if not wanted.get(kind):
+                continue
+            if self.c.config.tty:
+                await self.conn.write(payload)
+            else:
+                await self.conn.write(stdcopy.encode_frame(OUTPUT_STREAMS[kind], payload))
+
+    async def _input(self) -> str:
+        """Client input to the container's stdin; "detached" when the keys were typed."""
+        pending = bytearray()
+        while data := await self.conn.read():
+            data, detached = self.scanner.feed(data)
+            pending += data
+            if self.stdio.done() and pending:
+                stdio = self.stdio.result()
+                if stdio is not None:
+                    await stdio.send_stdin(bytes(pending))
+                pending.clear()
+            if detached:
+                return "detached"
+        if self.c.config.tty:
+            # As dockerd: with a TTY the end of the client's input ends the
+            # session (a detaching client just goes away); the terminal stays.
+            return "detached"
+        stdio = await self.stdio
+        if stdio is not None:
+            await stdio.send_stdin(bytes(pending))
+            if self.c.config.stdin_once:
+                await stdio.close_stdin()
+        await asyncio.Event().wait()  # stdin is done; output goes on until the exit
+        return "eof"

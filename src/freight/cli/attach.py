@@ -96,6 +96,7 @@ class Interactive:
         self.sig_proxy = sig_proxy
         self.monitor_size = monitor_size
         self.signals = SignalPipe()
+        self._retry: tuple[int, float] | None = None  # (attempt, when) of a resize retry
         if sig_proxy:
             self.signals.watch(*PROXIED)
 
@@ -109,8 +110,10 @@ class Interactive:
     def start_resizing(self, bump: bool = False) -> None:
         """Send our size now and on every SIGWINCH (docker's MonitorTtySize).
 
-        ``bump`` first sends one row and column more, as ``docker attach``
-        does, so a shell that is re-attached redraws its prompt.
+        A failed first resize is retried from the copy loop (10 ms, 20 ms, …
+        apart, ten times) without holding up the stream, then reported as
+        docker does. ``bump`` first sends one row and column more, as
+        ``docker attach`` does, so a re-attached shell redraws its prompt.
         """
         if not self.monitor_size:
             return
@@ -122,13 +125,28 @@ class Interactive:
             return
         if bump:
             self._try_resize(size[0] + 1, size[1] + 1)
-        if self._try_resize(*size):
+        if not self._try_resize(*size):
+            self._retry = (0, time.monotonic() + 0.01)
+
+    def timer_timeout(self) -> float | None:
+        """How long the copy loop may block before a resize retry is due."""
+        if self._retry is None:
+            return None
+        return max(0.0, self._retry[1] - time.monotonic())
+
+    def on_timer(self) -> None:
+        if self._retry is None or time.monotonic() < self._retry[1]:
             return
-        for retry in range(_RESIZE_RETRIES):
-            time.sleep((retry + 1) * 0.01)
-            if self._try_resize(*size):
-                return
-        sys.stderr.write("failed to resize tty, using default size\n")
+        attempt = self._retry[0] + 1
+        size = terminal_size()
+        if size is not None and self._try_resize(*size):
+            self._retry = None
+        elif attempt < _RESIZE_RETRIES:
+            self._retry = (attempt, time.monotonic() + (attempt + 1) * 0.01)
+        else:
+            self._retry = None
+            sys.stderr.write("failed to resize tty, using default size\n")
+            sys.stderr.flush()
 
     def _try_resize(self, height: int, width: int) -> bool:
         try:
@@ -137,7 +155,7 @@ class Interactive:
             return False
         return True
 
-    def _on_signals(self) -> None:
+    def on_signals(self) -> None:
         import signal
 
         for signum in self.signals.drain():
@@ -159,7 +177,7 @@ class Interactive:
         while True:
             ready, _, _ = select.select([sock, self.signals], [], [])
             if self.signals in ready:
-                self._on_signals()
+                self.on_signals()
             if sock in ready:
                 return
 
@@ -189,9 +207,10 @@ class _Pump:
             watch = [self.conn, self.session.signals]
             if self.stdin_fd >= 0:
                 watch.append(self.stdin_fd)
-            ready, _, _ = select.select(watch, [], [])
+            ready, _, _ = select.select(watch, [], [], self.session.timer_timeout())
+            self.session.on_timer()
             if self.session.signals in ready:
-                self.session._on_signals()
+                self.session.on_signals()
             if self.stdin_fd in ready and self._forward_stdin():
                 return ESCAPED
             if self.conn in ready:

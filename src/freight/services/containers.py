@@ -63,6 +63,14 @@ class _Waiters:
     exit: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
     removed: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
     started: list[asyncio.Future[None]] = field(default_factory=list)
+    launched: list[asyncio.Future[None]] = field(default_factory=list)  # shim spawned
+
+
+def _resolve(futures: list[asyncio.Future], value: object) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_result(value)
+    futures.clear()
 
 
 class ContainerService:
@@ -189,7 +197,12 @@ class ContainerService:
         paths = self.tasks.paths(c.id)
         try:
             await asyncio.to_thread(self._prepare_bundle, c)
-            pid = await self.tasks.start(c.id, Path(c.log_path), c.host.runtime, stdio_options(c))
+            waiters = self._waiters.setdefault(c.id, _Waiters())
+            launch = await self.tasks.launch_container(
+                c.id, Path(c.log_path), c.host.runtime, stdio_options(c), bool(waiters.launched)
+            )
+            _resolve(waiters.launched, None)
+            pid = await self.tasks.container_ready(launch)
         except ExecError as e:
             await asyncio.to_thread(self._teardown_bundle, c)
             c.state = replace(c.state, exit_code=e.exit_code, error=str(e))
@@ -203,10 +216,7 @@ class ContainerService:
             raise
         c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339())
         self._save(c)
-        for fut in self._waiters.setdefault(c.id, _Waiters()).started:
-            if not fut.done():
-                fut.set_result(None)
-        self._waiters[c.id].started.clear()
+        _resolve(self._waiters.setdefault(c.id, _Waiters()).started, None)
         log.info("started %s (pid %d, bundle %s)", c.id[:12], pid, paths.bundle)
 
     def _prepare_bundle(self, c: Container) -> None:
@@ -352,6 +362,24 @@ class ContainerService:
             self._waiters.setdefault(c.id, _Waiters()).started.append(fut)
         return fut
 
+    def launched_future(self, ref: str) -> asyncio.Future[None]:
+        """Resolved once the container's shim is up (its stdio socket can be
+        reached); at once if it runs already. Registering one before start makes
+        the process wait for the attach, so no output is missed."""
+        c = self.get(ref)
+        fut = asyncio.get_running_loop().create_future()
+        if c.state.running:
+            fut.set_result(None)
+        else:
+            self._waiters.setdefault(c.id, _Waiters()).launched.append(fut)
+        return fut
+
+    def cancel_launched(self, ref: str, fut: asyncio.Future[None]) -> None:
+        """An attach that went away before start no longer holds the process back."""
+        waiters = self._waiters.get(ref)
+        if waiters and fut in waiters.launched:
+            waiters.launched.remove(fut)
+
     # stdio ------------------------------------------------------------------
 
     def stdio_socket(self, c: Container) -> Path:
@@ -414,19 +442,6 @@ class ContainerService:
                 yield e
         elif handle is not None:
             handle.close()
-
-    def attach_output(self, ref: str, query: logfile.LogQuery) -> AsyncIterator[logfile.LogEntry]:
-        """Output from now until the container's next exit (attach).
-
-        Not a generator: the starting offset and the exit waiter are taken at
-        call time, because clients attach *before* they start the container.
-        """
-        c = self.get(ref)
-        path = Path(c.log_path)
-        handle = logfile.open_log(path)
-        offset = logfile.file_size(path)
-        exited = self._exit_future(c.id)
-        return logfile.follow(handle, offset, query, exited.done, exited)
 
     # bookkeeping ------------------------------------------------------------
 

@@ -139,12 +139,29 @@ class TaskManager:
         self, container_id: str, log_path: Path, runtime: str, stdio: StdioOptions = StdioOptions()
     ) -> int:
         """Launch the container's shim; its pid once it runs, or ExecError."""
+        launch = await self.launch_container(container_id, log_path, runtime, stdio, False)
+        return await self.ready(launch, self._on_exit)
+
+    async def launch_container(
+        self,
+        container_id: str,
+        log_path: Path,
+        runtime: str,
+        stdio: StdioOptions,
+        wait_attach: bool,
+    ) -> Launch:
+        """Spawn the container's shim; with `wait_attach` the process starts only
+        once a client is on the stdio socket (so an attach misses no output)."""
         paths = self.paths(container_id)
         args = [
             *self._common_args(container_id, paths.bundle, runtime),
             "--state-dir", str(paths.bundle), "--log-path", str(log_path), *stdio.shim_args(),
         ]  # fmt: skip
-        launch = await self.launch(container_id, paths.bundle, args)
+        if wait_attach:
+            args.append("--wait-attach")
+        return await self.launch(container_id, paths.bundle, args)
+
+    async def container_ready(self, launch: Launch) -> int:
         return await self.ready(launch, self._on_exit)
 
     async def launch_exec(

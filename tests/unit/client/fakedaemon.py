@@ -225,6 +225,7 @@ class SimContainer:
         self.exec_configs: list[dict] = []
         self.exec_starts: list[dict] = []
         self.exec_error: tuple[int, str] | None = None
+        self.resize_failures = 0  # answer this many container resizes with 500 first
         self.exec_done = threading.Event()
         for method, path, handler in [
             ("GET", "/_ping", self.ping),
@@ -291,6 +292,10 @@ class SimContainer:
             s.sendall(json.dumps({"StatusCode": self.exit_code, "Error": None}).encode())
 
     def resize(self, req: Request, s: socket.socket) -> None:
+        if self.resize_failures > 0:
+            self.resize_failures -= 1
+            respond_json(s, 500, {"message": "no tty yet"})
+            return
         q = parse_qs(req.query)
         self.resizes.append(("container", int(q["h"][0]), int(q["w"][0])))
         respond(s, 200)

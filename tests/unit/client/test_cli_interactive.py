@@ -367,6 +367,24 @@ def test_run_tty_detach_exits_0_and_container_runs_on(daemon, pty_session):
     assert s.modes() == s.before
 
 
+@pytest.mark.parametrize(("failures", "gives_up"), [(3, False), (50, True)])
+def test_first_resize_is_retried_without_holding_the_stream(
+    daemon, pty_session, failures, gives_up
+):
+    sim = SimContainer(daemon)
+    sim.resize_failures = failures
+    s = pty_session("-H", daemon.host, "run", "-it", "busybox", "sh")
+    out = _read_until(s.master, b"hello\n")
+    assert b"failed to resize" not in out  # output flows while retries run
+    if gives_up:
+        _read_until(s.master, b"failed to resize tty, using default size\n")
+        assert sim.resizes == []
+    else:
+        _wait_for(lambda: sim.resizes == [("container", 30, 100)])
+    os.write(s.master, b"exit 0\r")
+    assert s.proc.wait(20) == 0
+
+
 def test_attach_tty_nudges_the_size(daemon, pty_session):
     sim = SimContainer(daemon, tty=True, open_stdin=True, running=True)
     s = pty_session("-H", daemon.host, "attach", CID)
