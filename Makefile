@@ -40,7 +40,7 @@ lint:
 	$(VENV)/bin/lint-imports
 
 test: lint
-	$(PY) -m pytest -q -x --durations=15
+	$(PY) -m pytest -q -x --durations=15 < /dev/null
 
 test-unit:
 	$(PY) -m pytest -q tests/unit

@@ -57,7 +57,7 @@ class Freightd:
         """Run the freight CLI against this daemon."""
         return subprocess.run(
             [sys.executable, "-m", "freight.cli.main", *args],
-            env=self.env, input=input, capture_output=True, timeout=timeout,
+            env=self.env, capture_output=True, timeout=timeout, **_stdin(input),
         )  # fmt: skip
 
     def docker(
@@ -66,11 +66,16 @@ class Freightd:
         """Run the real docker CLI against this daemon."""
         return subprocess.run(
             ["docker", "-H", self.host, *args],
-            env=self.env, input=input, capture_output=True, timeout=timeout,
+            env=self.env, capture_output=True, timeout=timeout, **_stdin(input),
         )  # fmt: skip
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+def _stdin(data: bytes | None) -> dict:
+    """Feed `data`, or /dev/null: a child must never read the test runner's stdin."""
+    return {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
 
 
 def start_daemon(root: Path, cgroup_parent: str) -> Freightd:
