@@ -96,6 +96,7 @@ def test_attach_socket_stdin_and_detach_keys(client) -> None:
             params={"stdin": 1, "stdout": 1, "stream": 1, "detachKeys": "ctrl-x"}
         )
         raw: socket.socket = sock._sock
+        raw.settimeout(10)
         raw.sendall(b"hello\n")
         got = b""
         deadline = time.monotonic() + 10

@@ -331,16 +331,26 @@ class _AttachSession:
     async def _input(self) -> str:
         """Client input to the container's stdin; "detached" when the keys were typed."""
         pending = bytearray()
-        while data := await self.conn.read():
-            data, detached = self.scanner.feed(data)
-            pending += data
-            if self.stdio.done() and pending:
-                stdio = self.stdio.result()
-                if stdio is not None:
-                    await stdio.send_stdin(bytes(pending))
-                pending.clear()
-            if detached:
-                return "detached"
+        read = asyncio.ensure_future(self.conn.read())
+        try:
+            while True:
+                # Wake on input, and once on the connection to the shim, so what was
+                # typed before the container started is delivered at once.
+                waits = {read} if self.stdio.done() else {read, self.stdio}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if read.done():
+                    data = read.result()
+                    if not data:
+                        break
+                    data, detached = self.scanner.feed(data)
+                    pending += data
+                    if detached:
+                        await self._send(pending)
+                        return "detached"
+                    read = asyncio.ensure_future(self.conn.read())
+                await self._send(pending)
+        finally:
+            read.cancel()
         if self.c.config.tty:
             # As dockerd: with a TTY the end of the client's input ends the
             # session (a detaching client just goes away); the terminal stays.
@@ -352,3 +362,11 @@ class _AttachSession:
                 await stdio.close_stdin()
         await asyncio.Event().wait()  # stdin is done; output goes on until the exit
         return "eof"
+
+    async def _send(self, pending: bytearray) -> None:
+        """Flush buffered input once the shim's socket is there."""
+        if pending and self.stdio.done():
+            stdio = self.stdio.result()
+            if stdio is not None:
+                await stdio.send_stdin(bytes(pending))
+            pending.clear()
