@@ -140,7 +140,11 @@ def cleanup_cgroups(container_id: str) -> None:
         *root.glob(f"*/freight-test/{container_id}"),
     ]:
         if path.is_dir():
-            for pid in (path / "cgroup.procs").read_text().split():
+            try:
+                pids = (path / "cgroup.procs").read_text().split()
+            except OSError:  # ENODEV/ENOENT: the runtime removed it meanwhile
+                continue
+            for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 9)
             with contextlib.suppress(OSError):

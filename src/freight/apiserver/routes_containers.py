@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator
 
 from freight.apiserver import container_json as wire
+from freight.apiserver.attachio import output_chunk
 from freight.apiserver.http import (
     AnyResponse,
     HijackResponse,
@@ -32,7 +33,6 @@ from freight.services.shimio import ShimStdio
 from freight.shimapi import frames
 
 CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-OUTPUT_STREAMS = {frames.STDOUT: stdcopy.StreamId.STDOUT, frames.STDERR: stdcopy.StreamId.STDERR}
 STREAM_IDS = {"stdout": stdcopy.StreamId.STDOUT, "stderr": stdcopy.StreamId.STDERR}
 
 
@@ -323,10 +323,7 @@ class _AttachSession:
                 return
             if not wanted.get(kind):
                 continue
-            if self.c.config.tty:
-                await self.conn.write(payload)
-            else:
-                await self.conn.write(stdcopy.encode_frame(OUTPUT_STREAMS[kind], payload))
+            await self.conn.write(output_chunk(kind, payload, self.c.config.tty))
 
     async def _input(self) -> str:
         """Client input to the container's stdin; "detached" when the keys were typed."""

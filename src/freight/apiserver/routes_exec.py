@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from freight.apiserver.attachio import output_chunk
 from freight.apiserver.http import (
     AnyResponse,
     HijackResponse,
@@ -15,15 +16,12 @@ from freight.apiserver.http import (
 )
 from freight.apiserver.router import Router
 from freight.apiserver.streams import HijackedStream
-from freight.dockerapi import stdcopy
 from freight.errors import ExecError, InvalidArgument
 from freight.services import detachkeys
 from freight.services.execs import ExecService
 from freight.services.model import Exec, ExecConfig
 from freight.services.shimio import ShimStdio
 from freight.shimapi import frames
-
-OUTPUT_STREAMS = {frames.STDOUT: stdcopy.StreamId.STDOUT, frames.STDERR: stdcopy.StreamId.STDERR}
 
 
 class ExecRoutes:
@@ -61,9 +59,7 @@ class ExecRoutes:
             except ExecError as err:
                 self.execs.record_exit(e.id, err.exit_code)
                 text = f"{err}\r\n".encode()
-                await conn.write(
-                    text if tty_mode else stdcopy.encode_frame(stdcopy.StreamId.STDOUT, text)
-                )
+                await conn.write(output_chunk(frames.STDOUT, text, tty_mode))
                 return
             assert stdio is not None
             await relay(conn, stdio, e, keys, tty_mode, self.execs)
@@ -155,8 +151,7 @@ async def _pump_output(
         wanted = e.config.attach_stdout if kind == frames.STDOUT else e.config.attach_stderr
         if not wanted:
             continue
-        data = payload if tty else stdcopy.encode_frame(OUTPUT_STREAMS[kind], payload)
-        await conn.write(data)
+        await conn.write(output_chunk(kind, payload, tty))
 
 
 def exec_json(e: Exec) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import os
 import secrets
 import shutil
 import signal as signals
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -62,7 +62,6 @@ class _Waiters:
 
     exit: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
     removed: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
-    started: list[asyncio.Future[None]] = field(default_factory=list)
     launched: list[asyncio.Future[None]] = field(default_factory=list)  # shim spawned
 
 
@@ -90,6 +89,7 @@ class ContainerService:
         self.exec_root = exec_root
         self.runtimes = runtimes
         self.cgroup_parent = cgroup_parent
+        self.on_removed: list[Callable[[str], None]] = []  # called with the id after removal
         self.init_binary = specgen.find_init_binary()
         self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited, forkserver)
         self._containers: dict[str, Container] = {}
@@ -216,7 +216,6 @@ class ContainerService:
             raise
         c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339())
         self._save(c)
-        _resolve(self._waiters.setdefault(c.id, _Waiters()).started, None)
         log.info("started %s (pid %d, bundle %s)", c.id[:12], pid, paths.bundle)
 
     def _prepare_bundle(self, c: Container) -> None:
@@ -352,16 +351,6 @@ class ContainerService:
             return fut
         return self._exit_future(c.id)
 
-    def started_future(self, ref: str) -> asyncio.Future[None]:
-        """Resolved when the container runs (at once if it does already)."""
-        c = self.get(ref)
-        fut = asyncio.get_running_loop().create_future()
-        if c.state.running:
-            fut.set_result(None)
-        else:
-            self._waiters.setdefault(c.id, _Waiters()).started.append(fut)
-        return fut
-
     def launched_future(self, ref: str) -> asyncio.Future[None]:
         """Resolved once the container's shim is up (its stdio socket can be
         reached); at once if it runs already. Registering one before start makes
@@ -411,6 +400,8 @@ class ContainerService:
             self.meta.delete_container(c.id)
             del self._containers[c.id]
             self._locks.pop(c.id, None)
+        for hook in self.on_removed:
+            hook(c.id)
         waiters = self._waiters.pop(c.id, _Waiters())
         status = ExitStatus(c.state.exit_code, c.state.finished_at)
         for fut in waiters.removed + waiters.exit:

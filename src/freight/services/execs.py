@@ -11,7 +11,6 @@ lets the process run.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from dataclasses import replace
@@ -29,7 +28,7 @@ class ExecService:
     def __init__(self, containers: ContainerService) -> None:
         self.containers = containers
         self._execs: dict[str, Exec] = {}
-        self._exited: dict[str, asyncio.Event] = {}
+        containers.on_removed.append(self.forget_container)
 
     def create(self, container_ref: str, cfg: ExecConfig) -> Exec:
         c = self.containers.get(container_ref)
@@ -40,7 +39,6 @@ class ExecService:
             detachkeys.parse(cfg.detach_keys)
         e = Exec(secrets.token_hex(32), c.id, cfg)
         self._execs[e.id] = e
-        self._exited[e.id] = asyncio.Event()
         return e
 
     def get(self, exec_id: str) -> Exec:
@@ -98,7 +96,6 @@ class ExecService:
     def _exited_with(self, e: Exec, status: ExitStatus) -> None:
         e.running = False
         e.exit_code = status.exit_code
-        self._exited[e.id].set()
 
     def record_exit(self, exec_id: str, exit_code: int) -> None:
         """The stdio socket said EXIT: record it now, before the client's stream closes."""
@@ -106,10 +103,6 @@ class ExecService:
         if e.exit_code is None:
             e.exit_code = exit_code
             e.running = False
-
-    async def wait(self, exec_id: str) -> int | None:
-        await self._exited[exec_id].wait()
-        return self.get(exec_id).exit_code
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         e = self.get(exec_id)
@@ -121,4 +114,3 @@ class ExecService:
     def forget_container(self, container_id: str) -> None:
         for eid in [eid for eid, e in self._execs.items() if e.container_id == container_id]:
             self._execs.pop(eid, None)
-            self._exited.pop(eid, None)

@@ -85,13 +85,8 @@ async def follow(
     offset: int,
     query: LogQuery,
     finished: Callable[[], bool],
-    wake: asyncio.Future | None = None,
 ) -> AsyncIterator[LogEntry]:
-    """Entries appended after `offset` until `finished()` and the file is drained.
-
-    Between polls it also wakes when `wake` completes (the container exited),
-    so the stream ends as soon as the last output is read.
-    """
+    """Entries appended after `offset` until `finished()` and the file is drained."""
     if log is None:
         return
     buf = b""
@@ -109,20 +104,6 @@ async def follow(
             if done and not chunk:
                 return
             if not chunk:
-                await _pause(wake)
+                await asyncio.sleep(FOLLOW_POLL_S)
     finally:
         log.close()
-
-
-async def _pause(wake: asyncio.Future | None) -> None:
-    if wake is None or wake.done():
-        await asyncio.sleep(FOLLOW_POLL_S)
-        return
-    await asyncio.wait([wake], timeout=FOLLOW_POLL_S)
-
-
-def file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0

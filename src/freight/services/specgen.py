@@ -116,11 +116,10 @@ def exec_process(c: Container, e: ExecConfig, user: ExecUser) -> dict[str, Any]:
 
 
 def _process(c: Container, user: ExecUser, privileged: bool = False) -> dict[str, Any]:
-    caps = (
-        ALL_CAPS
-        if privileged or c.host.privileged
-        else capabilities(c.host.cap_add, c.host.cap_drop)
-    )
+    if privileged or c.host.privileged:
+        caps = host_capabilities()
+    else:
+        caps = capabilities(c.host.cap_add, c.host.cap_drop)
     # Docker gives a non-root user the bounding set only: its effective and
     # permitted sets are empty, as after any setuid to a non-zero uid.
     is_root = user.uid == 0

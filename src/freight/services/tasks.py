@@ -135,13 +135,6 @@ class TaskManager:
     def paths(self, container_id: str) -> TaskPaths:
         return TaskPaths.of(self.exec_root, container_id)
 
-    async def start(
-        self, container_id: str, log_path: Path, runtime: str, stdio: StdioOptions = StdioOptions()
-    ) -> int:
-        """Launch the container's shim; its pid once it runs, or ExecError."""
-        launch = await self.launch_container(container_id, log_path, runtime, stdio, False)
-        return await self.ready(launch, self._on_exit)
-
     async def launch_container(
         self,
         container_id: str,
