@@ -22,7 +22,7 @@ from freight.apiserver.http import (
 from freight.apiserver.router import Router
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.oci import reference as refs
-from freight.services import imports
+from freight.services import archives, imports
 from freight.services.clock import unix_seconds
 from freight.services.images import ImageService
 from freight.services.model import ImageSummary
@@ -38,6 +38,9 @@ class ImageRoutes:
         r.add("GET", "/images/json", self.list)
         r.add("POST", "/images/create", self.create)
         r.add("POST", "/freight/images/bootstrap", self.bootstrap)
+        r.add("GET", "/images/get", self.save)
+        r.add("POST", "/images/load", self.load)
+        r.add("GET", "/images/{name:path}/get", self.save_one)
         r.add("GET", "/images/{name:path}/json", self.inspect)
         r.add("GET", "/images/{name:path}/history", self.history)
         r.add("POST", "/images/{name:path}/tag", self.tag)
@@ -146,6 +149,44 @@ class ImageRoutes:
         return _message_stream(
             work, done, None, start={"status": f"Bootstrapping {full.familiar_string()}"}
         )
+
+    # save / load (services.archives) -----------------------------------------
+
+    async def save(self, req: Request) -> AnyResponse:
+        return await self._save(req.query.get_all("names"))
+
+    async def save_one(self, req: Request) -> AnyResponse:
+        return await self._save([req.params["name"]])
+
+    async def _save(self, names: list[str]) -> AnyResponse:
+        from freight.apiserver.routes_commit import TAR_CONTENT_TYPE, threaded_stream
+
+        # Names are resolved before the 200, so a missing image is a 404.
+        targets = await asyncio.to_thread(archives.save_targets, self.images, names)
+
+        def write(out: BinaryIO) -> None:
+            archives.save(self.images, targets, out)
+
+        return StreamingResponse(threaded_stream(write), content_type=TAR_CONTENT_TYPE)
+
+    async def load(self, req: Request) -> AnyResponse:
+        """As dockerd: 200 at once, then "Loaded image: …" lines or an error message."""
+        quiet = req.query.bool("quiet")
+        pipe = _body_pipe(req)
+        lines: list[str] = []
+
+        def work() -> str:
+            try:
+                archives.load(self.images, pipe.reader, lines.append)
+            finally:
+                pipe.reader.close()
+            return ""
+
+        def done(_: str) -> dict[str, Any]:
+            return {"stream": "".join(line + "\n" for line in lines)}
+
+        del quiet  # no progress bars to hide: only the result lines are sent
+        return _message_stream(work, done, pipe)
 
 
 class _BodyPipe:

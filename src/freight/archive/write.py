@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,12 +25,19 @@ from freight.archive.compression import decompressed
 from freight.oci.digest import CHUNK_SIZE, Digest, sha256_hasher
 
 
-def write_layer_from_dir(src: Path, out: BinaryIO) -> None:
-    """Write `src` (not including itself) as an uncompressed layer tar to `out`."""
+def write_layer_from_dir(
+    src: Path, out: BinaryIO, exclude: Callable[[str, os.stat_result], bool] | None = None
+) -> None:
+    """Write `src` (not including itself) as an uncompressed layer tar to `out`.
+
+    `exclude(name, stat)` leaves an entry out (a directory's contents still go in).
+    """
     src = Path(src)
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for name, path, st in _walk(src):
+            if exclude is not None and exclude(name, st):
+                continue
             if whiteouts.is_overlay_whiteout(st):
                 parent, _, base = name.rpartition("/")
                 tar.addfile(_marker(_join(parent, whiteouts.PREFIX + base), st))

@@ -12,9 +12,11 @@ from pathlib import Path
 
 from freight.apiserver.http import ApiServer
 from freight.apiserver.router import Router
+from freight.apiserver.routes_commit import CommitRoutes
 from freight.apiserver.routes_containers import ContainerRoutes
 from freight.apiserver.routes_exec import ExecRoutes
 from freight.apiserver.routes_images import ImageRoutes
+from freight.apiserver.routes_prune import PruneRoutes
 from freight.apiserver.routes_system import SystemRoutes
 from freight.content import ContentStore
 from freight.daemon.config import DaemonConfig
@@ -92,6 +94,10 @@ async def build(cfg: DaemonConfig) -> Daemon:
         cgroup_version(),
         daemon_id,
     ).register(router)
+    CommitRoutes(containers).register(router)
+    prune_routes = PruneRoutes(containers)
+    prune_routes.register(router)
+    prune_routes.register_fallbacks(router)  # last: real volume/network routes win
     server = ApiServer(router, cfg.hosts)
     await server.start()
     return Daemon(server, containers, meta)

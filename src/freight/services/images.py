@@ -17,7 +17,8 @@ import logging
 import platform
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -63,6 +64,10 @@ class ImageService:
         self.snapshots = snapshots
         self.meta = meta
         self._unpack_lock = threading.Lock()
+        # Image creations in flight (import, commit, load): their blobs are not
+        # referenced yet, so garbage collection leaves blobs alone meanwhile.
+        self._creating = 0
+        self._creating_lock = threading.Lock()
         self.containers_using: Callable[[str], list[str]] = lambda image_id: [
             row.id for row in meta.containers_using(image_id)
         ]
@@ -221,7 +226,6 @@ class ImageService:
     ) -> str:
         """Unpack the layers, write config and manifest, then name the image."""
         created = created or now_rfc3339()
-        chain = self._unpack([(layer.digest, layer.diff_id) for layer in layers])
         image_config = ImageConfig(
             architecture=host_architecture(),
             os="linux",
@@ -230,19 +234,56 @@ class ImageService:
             history=history,
             created=created,
         )
-        config_bytes = image_config.to_json()
+        return self.store_image(image_config.to_json(), layers, tags, parent=parent)
+
+    def store_image(
+        self,
+        config_bytes: bytes,
+        layers: list[NewLayer],
+        tags: list[str],
+        manifest_bytes: bytes | None = None,
+        parent: str = "",
+    ) -> str:
+        """Make an image of a config (kept byte for byte) and layer blobs already stored.
+
+        Layers are unpacked (each checked against the config's diff id), then the
+        config and manifest blobs are written, then one metadata transaction makes
+        the image and its tags visible. Without `manifest_bytes` an OCI manifest is
+        made. Returns the image id.
+        """
+        image_config = ImageConfig.from_json(config_bytes)
+        if [str(d) for d in image_config.rootfs_diff_ids] != [str(lay.diff_id) for lay in layers]:
+            raise InvalidArgument(
+                "the image config's rootfs.diff_ids do not match its layers "
+                f"({len(image_config.rootfs_diff_ids)} diff ids, {len(layers)} layers)"
+            )
+        chain = self._unpack([(layer.digest, layer.diff_id) for layer in layers])
         config_digest = self.content.put(config_bytes)
-        manifest = Manifest(
-            config=Descriptor(mediatypes.OCI_CONFIG, config_digest, len(config_bytes)),
-            layers=[Descriptor(layer.media_type, layer.digest, layer.size) for layer in layers],
-        )
-        manifest_digest = self.content.put(manifest.to_json())
+        if manifest_bytes is None:
+            manifest = Manifest(
+                config=Descriptor(mediatypes.OCI_CONFIG, config_digest, len(config_bytes)),
+                layers=[Descriptor(lay.media_type, lay.digest, lay.size) for lay in layers],
+            )
+            manifest_bytes = manifest.to_json()
+        manifest_digest = self.content.put(manifest_bytes)
         size = sum(layer.size for layer in layers)
         full_tags = [str(_tagged(refs.parse_normalized(t))) for t in tags]
+        created = image_config.created or now_rfc3339()
         self.meta.put_image(
             ImageRow(config_digest, manifest_digest, chain, size, created, parent), full_tags
         )
         return config_digest
+
+    @contextmanager
+    def creating(self) -> Iterator[None]:
+        """Hold while writing the blobs of an image not yet in the metadata DB."""
+        with self._creating_lock:
+            self._creating += 1
+        try:
+            yield
+        finally:
+            with self._creating_lock:
+                self._creating -= 1
 
     # unpacking --------------------------------------------------------------
 
@@ -252,13 +293,13 @@ class ImageService:
         chain = chain_ids(diff_ids)
         parent: str | None = None
         with self._unpack_lock:
-            for (blob, _), chain_id in zip(layers, chain, strict=True):
+            for (blob, diff_id), chain_id in zip(layers, chain, strict=True):
                 if not self._snapshot_exists(chain_id):
-                    self._unpack_one(blob, chain_id, parent)
+                    self._unpack_one(blob, diff_id, chain_id, parent)
                 parent = chain_id
         return parent or ""
 
-    def _unpack_one(self, blob: Digest, chain_id: str, parent: str | None) -> None:
+    def _unpack_one(self, blob: Digest, diff_id: Digest, chain_id: str, parent: str | None) -> None:
         key = f"{EXTRACT_PREFIX}{chain_id}"
         if self._snapshot_exists(key):
             self.snapshots.remove(key)
@@ -266,7 +307,10 @@ class ImageService:
         try:
             with self.content.open(blob) as stream:
                 layer_archive.apply_layer(
-                    stream, self.snapshots.upper_dir(key), whiteouts="overlay"
+                    stream,
+                    self.snapshots.upper_dir(key),
+                    whiteouts="overlay",
+                    expected_diff_id=diff_id,
                 )
             self.snapshots.commit(chain_id, key)
         except BaseException:
@@ -303,6 +347,8 @@ class ImageService:
     def collect_garbage(self) -> None:
         """Mark from images and containers, sweep snapshots and blobs not reached."""
         with self._unpack_lock:
+            if self._creating:
+                return  # unreferenced yet, not garbage: the next collection sweeps
             live_snapshots, live_blobs = self._mark()
             self._sweep_snapshots(live_snapshots)
             for info in list(self.content.list()):

@@ -64,13 +64,14 @@ def import_image(
     """`docker import`: one layer from a tarball, config edited by `changes`."""
     config = apply_changes(ContainerConfig(), list(changes))  # validate before reading
     tags = [_tag_of(repo_tag)] if repo_tag else []
-    layer = images.store_layer_stream(stream)
     created = now_rfc3339()
     history = [
         HistoryEntry(created=created, created_by="", comment=message or f"Imported from {source}")
     ]
     try:
-        return images.create_image([layer], config, tags, history, created)
+        with images.creating():
+            layer = images.store_layer_stream(stream)
+            return images.create_image([layer], config, tags, history, created)
     except BaseException:
         images.collect_garbage()  # the layer blob of a refused archive goes too
         raise

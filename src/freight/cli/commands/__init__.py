@@ -49,6 +49,27 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "import_main",
         "Import the contents from a tarball to create a filesystem image",
     ),
+    "commit": (
+        "freight.cli.commands.commit",
+        "commit_main",
+        "Create a new image from a container's changes",
+    ),
+    "diff": (
+        "freight.cli.commands.commit",
+        "diff_main",
+        "Inspect changes to files or directories on a container's filesystem",
+    ),
+    "export": (
+        "freight.cli.commands.commit",
+        "export_main",
+        "Export a container's filesystem as a tar archive",
+    ),
+    "save": (
+        "freight.cli.commands.save",
+        "save_main",
+        "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    ),
+    "load": ("freight.cli.commands.save", "load_main", "Load an image from a tar archive or STDIN"),
     "version": (
         "freight.cli.commands.system",
         "version_main",
@@ -85,8 +106,16 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                     "logs",
                     "exec",
                     "attach",
+                    "commit",
+                    "diff",
+                    "export",
                 )  # fmt: skip
             },
+            "prune": (
+                "freight.cli.commands.prune",
+                "container_prune_main",
+                "Remove all stopped containers",
+            ),
         },
     ),
     "image": (
@@ -104,11 +133,22 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "tag": COMMANDS["tag"],
             "history": COMMANDS["history"],
             "import": COMMANDS["import"],
+            "save": COMMANDS["save"],
+            "load": COMMANDS["load"],
+            "prune": ("freight.cli.commands.prune", "image_prune_main", "Remove unused images"),
             "bootstrap": (
                 "freight.cli.commands.images",
                 "bootstrap_main",
                 "Create a base image (busybox or debian:bookworm) without a registry",
             ),
+        },
+    ),
+    "system": (
+        "Manage freight",
+        {
+            "df": ("freight.cli.commands.prune", "system_df_main", "Show docker disk usage"),
+            "prune": ("freight.cli.commands.prune", "system_prune_main", "Remove unused data"),
+            "info": COMMANDS["info"],
         },
     ),
     "daemon": (

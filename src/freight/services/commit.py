@@ -1,0 +1,252 @@
+"""`docker commit` and `docker export`: a container's filesystem as an image or a tar.
+
+Commit writes the container's upper dir as one new layer (overlay whiteouts
+and opaque dirs become OCI `.wh.` entries) straight into the content store,
+then makes an image of the base image's layers plus that one, with the
+container's config (edited by `--change`) and a history entry carrying the
+comment. Order (crash safety): layer blob, snapshot, config and manifest
+blobs, then one metadata transaction; a kill before that leaves only
+unreferenced blobs and snapshots, swept at the next start.
+
+A running container is frozen (cgroup freezer) while its layer is written,
+as Docker pauses it, so the layer is one instant of its filesystem. With
+`pause=False` files may change under the writer: the tar is still well
+formed (each file's size is fixed by its header), its digest is of the bytes
+written and extraction checks it, and a file that shrinks or vanishes midway
+fails the commit with a clear error rather than storing a torn layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO
+
+from freight.archive import layers as layer_archive
+from freight.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from freight.oci import mediatypes
+from freight.oci import reference as refs
+from freight.oci.digest import Digest
+from freight.oci.image import HistoryEntry, Manifest
+from freight.services import diffs, mounting
+from freight.services.changes import apply_changes
+from freight.services.clock import now_rfc3339
+from freight.services.images import ImageService, NewLayer, to_oci_config
+from freight.services.model import Container, ContainerConfig
+
+FREEZE_TIMEOUT_S = 10.0
+
+
+@dataclass
+class CommitRequest:
+    container: str
+    repo_tag: str = ""
+    comment: str = ""
+    author: str = ""
+    changes: list[str] = field(default_factory=list)
+    pause: bool = True
+    config: ContainerConfig | None = None  # the API body's overrides (unset fields: None/empty)
+
+
+# --- diff ------------------------------------------------------------------
+
+
+def container_changes(images: ImageService, c: Container) -> list[diffs.Change]:
+    upper, lowers = diffs.layer_dirs(images.snapshots.mounts(c.snapshot_key))
+    return diffs.changes(upper, lowers)
+
+
+# --- commit ----------------------------------------------------------------
+
+
+def commit(images: ImageService, c: Container, req: CommitRequest) -> str:
+    """Make an image of the container; returns the new image id."""
+    config = _commit_config(c, req)  # bad --change fails before any work
+    tags = [_full_tag(req.repo_tag)] if req.repo_tag else []
+    upper, lowers = diffs.layer_dirs(images.snapshots.mounts(c.snapshot_key))
+    below = diffs.LowerDirs(lowers)
+
+    def exclude(rel: str, st: os.stat_result) -> bool:
+        return diffs.is_init_stub(rel, st) and below.stat(rel) is None
+
+    try:
+        with images.creating():
+            with _frozen(c) if req.pause and c.state.running else contextlib.nullcontext():
+                layer = _write_layer(images, upper, exclude)
+            return _make_image(images, c, req, config, layer, tags)
+    except BaseException:
+        images.collect_garbage()
+        raise
+
+
+def _write_layer(images: ImageService, upper: Path, exclude) -> NewLayer:
+    writer = images.content.writer(f"commit-{secrets.token_hex(8)}")
+    try:
+        layer_archive.write_layer_from_dir(upper, writer, exclude)  # type: ignore[arg-type]
+        digest = writer.commit(None, None)
+    except OSError as e:
+        writer.abort()
+        raise Conflict(
+            f"the container's files changed while its layer was written ({e}); "
+            "commit it paused (--pause=true) or stopped"
+        ) from None
+    except BaseException:
+        writer.abort()
+        raise
+    size = images.content.info(digest).size
+    return NewLayer(digest, size, mediatypes.OCI_LAYER, digest)
+
+
+def _make_image(
+    images: ImageService,
+    c: Container,
+    req: CommitRequest,
+    config: ContainerConfig,
+    layer: NewLayer,
+    tags: list[str],
+) -> str:
+    base = images.config(c.image_id)
+    row = images.meta.image(c.image_id)
+    manifest = Manifest.from_json(images.content.read(Digest(row.manifest)))
+    base_layers = [
+        NewLayer(d.digest, d.size, d.media_type, diff_id)
+        for d, diff_id in zip(manifest.layers, base.rootfs_diff_ids, strict=True)
+    ]
+    created = now_rfc3339()
+    oci = to_oci_config(config)
+    # Keep what the services' model does not carry (healthcheck, shell, onbuild...).
+    oci = replace(
+        oci,
+        healthcheck=base.config.healthcheck,
+        on_build=base.config.on_build,
+        shell=base.config.shell,
+        extra=base.config.extra,
+    )
+    entry = HistoryEntry(
+        created=created,
+        created_by=" ".join([c.path, *c.args]) if c.path else "",
+        author=req.author or None,
+        comment=req.comment or None,
+    )
+    new = replace(
+        base,
+        config=oci,
+        created=created,
+        author=req.author or None,
+        rootfs_diff_ids=[*base.rootfs_diff_ids, layer.diff_id],
+        history=[*base.history, entry],
+    )
+    return images.store_image(new.to_json(), [*base_layers, layer], tags, parent=c.image_id)
+
+
+def _commit_config(c: Container, req: CommitRequest) -> ContainerConfig:
+    config = replace(c.config, image="")
+    if req.config is not None:
+        config = _overlay(config, req.config)
+    return apply_changes(config, list(req.changes))
+
+
+def _overlay(base: ContainerConfig, over: ContainerConfig) -> ContainerConfig:
+    """Fields the request sets replace the container's (env and labels merge by key)."""
+    env = {e.split("=", 1)[0]: e for e in base.env}
+    env.update({e.split("=", 1)[0]: e for e in over.env})
+    return replace(
+        base,
+        cmd=over.cmd if over.cmd is not None else base.cmd,
+        entrypoint=over.entrypoint if over.entrypoint is not None else base.entrypoint,
+        env=list(env.values()),
+        working_dir=over.working_dir or base.working_dir,
+        user=over.user or base.user,
+        labels={**base.labels, **over.labels},
+        stop_signal=over.stop_signal or base.stop_signal,
+        exposed_ports={**base.exposed_ports, **over.exposed_ports},
+        volumes={**base.volumes, **over.volumes},
+    )
+
+
+def _full_tag(repo_tag: str) -> str:
+    ref = refs.parse_normalized(repo_tag)
+    if ref.digest:
+        raise InvalidArgument("refusing to create a tag with a digest reference")
+    return str(ref if ref.tag else ref.with_tag(refs.DEFAULT_TAG))
+
+
+# --- pausing: the cgroup freezer ---------------------------------------------
+
+
+def freezer_state_file(pid: int) -> Path:
+    """The freezer control of the cgroup process `pid` is in (v1 freezer, or v2)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        raise Conflict(f"the container's process {pid} is gone") from None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            return Path("/sys/fs/cgroup/freezer") / path.lstrip("/") / "freezer.state"
+    for line in lines:
+        if line.startswith("0::"):
+            v2 = Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "cgroup.freeze"
+            if v2.exists():
+                return v2
+    raise Unavailable("no cgroup freezer for the container: commit it with --pause=false")
+
+
+@contextlib.contextmanager
+def _frozen(c: Container) -> Iterator[None]:
+    state = freezer_state_file(c.state.pid)
+    v2 = state.name == "cgroup.freeze"
+    state.write_text("1" if v2 else "FROZEN")
+    try:
+        _wait_frozen(state, v2)
+        yield
+    finally:
+        state.write_text("0" if v2 else "THAWED")
+
+
+def _wait_frozen(state: Path, v2: bool) -> None:
+    # v1: FREEZING until every task has stopped; v2: cgroup.events says frozen 1.
+    deadline = time.monotonic() + FREEZE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if v2:
+            events = (state.parent / "cgroup.events").read_text()
+            if "frozen 1" in events:
+                return
+        elif state.read_text().strip() == "FROZEN":
+            return
+        time.sleep(0.005)
+    raise Unavailable("the container could not be paused for the commit")
+
+
+# --- export ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def mounted_rootfs(images: ImageService, c: Container, running_rootfs: Path) -> Iterator[Path]:
+    """The container's merged filesystem: its own mount when running, else a temporary one."""
+    if c.state.running and os.path.ismount(running_rootfs):
+        yield running_rootfs
+        return
+    mounts = images.snapshots.mounts(c.snapshot_key)
+    with tempfile.TemporaryDirectory(prefix="freight-export-") as tmp:
+        target = Path(tmp)
+        mounting.mount_all(mounts, target)
+        try:
+            yield target
+        finally:
+            mounting.unmount(target)
+
+
+def export(images: ImageService, c: Container, running_rootfs: Path, out: BinaryIO) -> None:
+    """Write the container's flattened filesystem as a tar to `out`."""
+    try:
+        with mounted_rootfs(images, c, running_rootfs) as root:
+            layer_archive.write_layer_from_dir(root, out)
+    except NotFound:
+        raise NotFound(f"No such container: {c.id}") from None
