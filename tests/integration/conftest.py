@@ -7,6 +7,7 @@ parent, and is removed at the end: containers, mounts, cgroups, the daemon.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import shutil
@@ -85,12 +86,34 @@ def start_daemon(root: Path, cgroup_parent: str) -> Freightd:
         sys.executable, "-m", "freight.daemon.main", "-H", f"unix://{sock}",
         "--data-root", str(root / "data"), "--exec-root", str(root / "run"),
         "--cgroup-parent", cgroup_parent, "--log-level", "debug",
+        *network_flags(cgroup_parent),
     ]  # fmt: skip
     with open(log, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
     d = Freightd(root, f"unix://{sock}", proc, cgroup_parent, log)
     wait_for_ping(d)
     return d
+
+
+def network_flags(cgroup_parent: str) -> list[str]:
+    """A bridge, subnet, pool and firewall table of this run's own, so test daemons
+    running at the same time (and a dockerd) never share one."""
+    h = int(hashlib.sha256(cgroup_parent.encode()).hexdigest()[:8], 16)
+    bridge = "fr" + hashlib.sha256(cgroup_parent.encode()).hexdigest()[:8]
+    bip = f"10.{250 + h % 5}.{(h >> 8) % 256}.1/24"
+    pool = f"base=10.{100 + (h >> 16) % 100}.0.0/16,size=24"
+    return ["--bridge", bridge, "--bip", bip, "--default-address-pool", pool]
+
+
+def remove_network_leftovers(cgroup_parent: str) -> None:
+    """The bridge and firewall table of a daemon that could not clean up itself."""
+    bridge = network_flags(cgroup_parent)[1]
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["nft", "delete", "table", "inet", f"freight-{bridge}"],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def wait_for_ping(d: Freightd, timeout: float = 15) -> None:
@@ -143,6 +166,7 @@ def cleanup_leftovers(root: Path, cgroup_parent: str) -> None:
     for target in sorted((m for m in mounts if m.startswith(str(root))), key=len, reverse=True):
         subprocess.run(["umount", "-l", target], check=False)
     shutil.rmtree(root, ignore_errors=True)
+    remove_network_leftovers(cgroup_parent)
 
 
 def _kill_cgroup(path: Path) -> None:

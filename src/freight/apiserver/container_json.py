@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from freight.apiserver.network_json import parse_endpoints
 from freight.dockerapi.humanize import human_duration
 from freight.errors import InvalidArgument
 from freight.services.clock import parse_rfc3339, unix_seconds
@@ -72,7 +73,12 @@ def parse_create(name: str, body: dict[str, Any], default_runtime: str) -> Creat
     )
     if config.entrypoint == [""]:
         config.entrypoint = []  # --entrypoint "" resets the image's entrypoint
-    return CreateRequest(name=name, config=config, host=parse_host(host_raw, default_runtime))
+    return CreateRequest(
+        name=name,
+        config=config,
+        host=parse_host(host_raw, default_runtime),
+        endpoints=parse_endpoints(body.get("NetworkingConfig")),
+    )
 
 
 def parse_host(raw: dict[str, Any], default_runtime: str) -> HostSettings:

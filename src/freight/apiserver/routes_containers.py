@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator
 
 from freight.apiserver import container_json as wire
+from freight.apiserver import network_json as netwire
 from freight.apiserver.attachio import output_chunk
 from freight.apiserver.http import (
     AnyResponse,
@@ -73,13 +74,15 @@ class ContainerRoutes:
             found = [c for c in found if c.state.running]
         if limit > 0:
             found = found[:limit]
-        return json_response([wire.summary_json(c) for c in found])
+        net = self.containers.network
+        return json_response([netwire.with_summary(wire.summary_json(c), c, net) for c in found])
 
     async def inspect(self, req: Request) -> AnyResponse:
         c = self.containers.get(req.params["id"])
         files = str(self.containers.data_root / "containers" / c.id)
         graph = self.containers.images.snapshot_dirs(c.snapshot_key)
-        return json_response(wire.inspect_json(c, files, graph))
+        body = netwire.with_inspect(wire.inspect_json(c, files, graph), c, self.containers.network)
+        return json_response(body)
 
     async def start(self, req: Request) -> AnyResponse:
         started = await self.containers.start(req.params["id"])

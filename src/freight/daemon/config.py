@@ -26,6 +26,9 @@ FILE_KEYS = {
     "log-level": "log_level",
     "default-runtime": "default_runtime",
     "cgroup-parent": "cgroup_parent",
+    "bridge": "bridge",
+    "bip": "bip",
+    "default-address-pools": "default_address_pools",
 }
 
 
@@ -38,6 +41,9 @@ class DaemonConfig:
     log_level: str = "info"
     default_runtime: str = "freight"
     cgroup_parent: str = "freight"
+    bridge: str = "freight0"  # the default network's bridge (created if missing)
+    bip: str = ""  # its gateway address and prefix; empty: a free subnet from the pools
+    default_address_pools: list[str] = field(default_factory=list)  # base=CIDR,size=N
 
     @property
     def pid_path(self) -> Path:
@@ -55,6 +61,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="logging level (default info)")
     p.add_argument("--default-runtime", help="runtime for containers: freight or runc")
     p.add_argument("--cgroup-parent", help="parent cgroup of all containers (default freight)")
+    p.add_argument("-b", "--bridge", help="bridge of the default network (default freight0)")
+    p.add_argument("--bip", help="the default bridge's address and prefix, e.g. 10.99.0.1/24")
+    p.add_argument("--default-address-pool", action="append", dest="default_address_pools",
+                   metavar="base=CIDR,size=N", help="address pool for new networks (repeatable)")  # fmt: skip
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -100,4 +110,7 @@ def _coerce(attr: str, value: object) -> object:
         return Path(str(value)).absolute()
     if attr == "hosts":
         return [str(h) for h in value] if isinstance(value, list) else [str(value)]
+    if attr == "default_address_pools" and isinstance(value, list):
+        # daemon.json has [{"base": CIDR, "size": N}], the flag base=CIDR,size=N.
+        return [p if isinstance(p, str) else f"base={p['base']},size={p['size']}" for p in value]
     return value

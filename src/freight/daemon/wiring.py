@@ -16,6 +16,7 @@ from freight.apiserver.routes_commit import CommitRoutes
 from freight.apiserver.routes_containers import ContainerRoutes
 from freight.apiserver.routes_exec import ExecRoutes
 from freight.apiserver.routes_images import ImageRoutes
+from freight.apiserver.routes_networks import NetworkRoutes
 from freight.apiserver.routes_prune import PruneRoutes
 from freight.apiserver.routes_system import SystemRoutes
 from freight.content import ContentStore
@@ -25,6 +26,8 @@ from freight.metadata.store import MetadataStore
 from freight.services.containers import ContainerService
 from freight.services.execs import ExecService
 from freight.services.images import ImageService
+from freight.services.networking import start_networking
+from freight.services.networks import NetworkService
 from freight.services.tasks import ForkServer
 from freight.snapshots import OverlaySnapshotter
 
@@ -36,10 +39,13 @@ class Daemon:
     server: ApiServer
     containers: ContainerService
     meta: MetadataStore
+    networks: NetworkService | None = None
 
     async def close(self) -> None:
         await self.server.close()
         self.containers.tasks.close()
+        if self.networks is not None:
+            await asyncio.to_thread(self.networks.close)
         if self.containers.tasks.forkserver is not None:
             await asyncio.to_thread(self.containers.tasks.forkserver.stop)
         self.meta.close()
@@ -78,12 +84,17 @@ async def build(cfg: DaemonConfig) -> Daemon:
         meta, images, cfg.data_root, cfg.exec_root, tuple(runtimes), cfg.cgroup_parent, forkserver
     )
     await asyncio.to_thread(images.collect_garbage)
+    networks = await start_networking(
+        containers, cfg.data_root, cfg.exec_root, cfg.bridge, cfg.bip, cfg.default_address_pools
+    )
     containers.restore()
+    await asyncio.to_thread(networks.reconcile)
 
     router = Router()
     ContainerRoutes(containers, cfg.default_runtime).register(router)
     ImageRoutes(images).register(router)
     ExecRoutes(ExecService(containers)).register(router)
+    NetworkRoutes(networks, containers).register(router)
     daemon_id = hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:36]
     SystemRoutes(
         containers,
@@ -100,4 +111,4 @@ async def build(cfg: DaemonConfig) -> Daemon:
     prune_routes.register_fallbacks(router)  # last: real volume/network routes win
     server = ApiServer(router, cfg.hosts)
     await server.start()
-    return Daemon(server, containers, meta)
+    return Daemon(server, containers, meta, networks)

@@ -54,6 +54,8 @@ class CreateRequest:
     name: str
     config: ContainerConfig
     host: HostSettings
+    # NetworkingConfig.EndpointsConfig: network name -> services.networks.EndpointRequest
+    endpoints: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +92,7 @@ class ContainerService:
         self.runtimes = runtimes
         self.cgroup_parent = cgroup_parent
         self.on_removed: list[Callable[[str], None]] = []  # called with the id after removal
+        self.network = None  # services.networks.NetworkService, set by the daemon's wiring
         self.init_binary = specgen.find_init_binary()
         self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited, forkserver)
         self._containers: dict[str, Container] = {}
@@ -129,6 +132,8 @@ class ContainerService:
         name = validate_name(req.name) if req.name else self._unused_random_name()
         self._check_name_free(name)
         warnings = validate_host(req.host, self.runtimes)
+        if self.network is not None:
+            self.network.validate(req.host, req.endpoints)  # a bad network fails the create
         for bind in req.host.extra.get("Binds") or []:
             specgen.parse_bind(bind)  # a bad -v fails the create, not the start
         cid = secrets.token_hex(32)
@@ -160,6 +165,8 @@ class ContainerService:
             self._check_name_free(name)
             raise
         self._containers[cid] = c
+        if self.network is not None:
+            self.network.register(c, req.endpoints)
         return c, warnings
 
     def _unused_random_name(self) -> str:
@@ -233,6 +240,8 @@ class ContainerService:
         spec = specgen.generate(
             specgen.SpecInputs(c, paths.rootfs, user, files, self.cgroup_parent, self.init_binary)
         )
+        if self.network is not None:
+            specgen.set_network(spec, self.network.setup(c, files))
         paths.config.write_text(json.dumps(spec, indent=1))
 
     def _teardown_bundle(self, c: Container) -> None:
@@ -240,6 +249,8 @@ class ContainerService:
         if os.path.ismount(paths.rootfs):
             mounting.unmount(paths.rootfs)
         shutil.rmtree(paths.bundle, ignore_errors=True)
+        if self.network is not None:
+            self.network.teardown(c.id)
 
     # exit -------------------------------------------------------------------
 

@@ -271,3 +271,12 @@ def resources(c: Container) -> dict[str, Any]:
     if h.pids_limit is not None and h.pids_limit != 0:
         res["pids"] = {"limit": h.pids_limit}
     return res
+
+
+def set_network(spec: dict[str, Any], netns: str | None) -> None:
+    """Point the spec's network namespace at `netns`: a path to join (a namespace the
+    network service made), "" for a new private one, None for the host's."""
+    namespaces = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"]
+    if netns is not None:
+        namespaces.append({"type": "network", "path": netns} if netns else {"type": "network"})
+    spec["linux"]["namespaces"] = namespaces
