@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from freight.cli.flags import Command, Flag
+from freight.cli.netflags import apply_network_options, network_flags
 from freight.cli.session import CliError
 from freight.cli.units import memory_swap_bytes, nano_cpus, ram_in_bytes
 
@@ -76,6 +77,7 @@ def container_flags() -> list[Flag]:
         Flag("tty", "t", help="Allocate a pseudo-TTY"),
         Flag("user", "u", "string", "Username or UID (format: <name|uid>[:<group|gid>])"),
         Flag("workdir", "w", "string", "Working directory inside the container"),
+        *network_flags(),
     ]
 
 
@@ -211,6 +213,7 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str], detach: bool) 
     if opts["stop_timeout"] is not None:
         config["StopTimeout"] = opts["stop_timeout"]
     config["HostConfig"] = host_config(opts)
+    apply_network_options(opts, config)
     return config
 
 

@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Attach local standard input, output, and error streams to a running container",
     ),
     "ps": ("freight.cli.commands.ps", "main", "List containers"),
+    "port": (
+        "freight.cli.commands.network",
+        "port_main",
+        "List port mappings or a specific mapping for the container",
+    ),
     "logs": ("freight.cli.commands.logs", "main", "Fetch the logs of a container"),
     "inspect": (
         "freight.cli.commands.inspect",
@@ -106,6 +111,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                     "logs",
                     "exec",
                     "attach",
+                    "port",
                     "commit",
                     "diff",
                     "export",
@@ -149,6 +155,23 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "df": ("freight.cli.commands.prune", "system_df_main", "Show docker disk usage"),
             "prune": ("freight.cli.commands.prune", "system_prune_main", "Remove unused data"),
             "info": COMMANDS["info"],
+        },
+    ),
+    "network": (
+        "Manage networks",
+        {
+            name: ("freight.cli.commands.network", f"{func}_main", summary)
+            for name, func, summary in (
+                ("create", "create", "Create a network"),
+                ("ls", "ls", "List networks"),
+                ("list", "ls", "List networks"),
+                ("inspect", "inspect", "Display detailed information on one or more networks"),
+                ("rm", "rm", "Remove one or more networks"),
+                ("remove", "rm", "Remove one or more networks"),
+                ("prune", "prune", "Remove all unused networks"),
+                ("connect", "connect", "Connect a container to a network"),
+                ("disconnect", "disconnect", "Disconnect a container from a network"),
+            )
         },
     ),
     "daemon": (
