@@ -5,9 +5,11 @@ and images.load.
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +47,12 @@ def test_docker_diff_commit_history(freightd, name: str) -> None:
     assert comment == "docker step" and "echo d" in created_by
     inspect = json.loads(ok(freightd.docker("image", "inspect", f"{name}:1")))[0]
     assert len(inspect["RootFS"]["Layers"]) == 2 and inspect["Comment"] == "docker step"
+    exported = subprocess.run(["docker", "-H", freightd.host, "export", name],
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr.decode()
+    with tarfile.open(fileobj=io.BytesIO(exported.stdout)) as tar:
+        names = set(tar.getnames())
+    assert "d" in names and "bin/busybox" in names and "etc/group" not in names
 
 
 def test_docker_save_load(freightd, name: str, tmp_path: Path) -> None:

@@ -132,6 +132,9 @@ def test_commit_then_run_and_history(freightd, names) -> None:
     assert doc["Config"]["Cmd"] == ["/bin/sh", "-c", "cat /data"]
     assert "STEP=2" in doc["Config"]["Env"] and "FROM_RUN=1" in doc["Config"]["Env"]
     assert doc["Config"]["Labels"] == {"fx.vcs": "1"}
+    graph = doc["GraphDriver"]["Data"]
+    assert Path(graph["UpperDir"], "data").read_text() == "committed\n"
+    assert Path(graph["LowerDir"], "bin/busybox").exists()
 
 
 def test_commit_of_commit_stacks_layers(freightd, names) -> None:

@@ -55,7 +55,7 @@ class ImageRoutes:
 
     async def inspect(self, req: Request) -> AnyResponse:
         image = self.images.get(req.params["name"])
-        return json_response(image_inspect_json(image))
+        return json_response(image_inspect_json(image, self.images.image_dirs(image.id)))
 
     async def history(self, req: Request) -> AnyResponse:
         image = self.images.get(req.params["name"])
@@ -277,7 +277,7 @@ def _older_than(version: str, than: str) -> bool:
     return tuple(map(int, version.split("."))) < tuple(map(int, than.split(".")))
 
 
-def image_inspect_json(i: ImageSummary) -> dict[str, Any]:
+def image_inspect_json(i: ImageSummary, graph: dict[str, str] | None = None) -> dict[str, Any]:
     cfg = i.config
     c = cfg.config
     config = {
@@ -306,7 +306,7 @@ def image_inspect_json(i: ImageSummary) -> dict[str, Any]:
         "Architecture": cfg.architecture,
         "Os": cfg.os,
         "Size": i.size,
-        "GraphDriver": {"Name": "overlayfs", "Data": None},
+        "GraphDriver": {"Name": "overlayfs", "Data": graph or None},
         "RootFS": {"Type": "layers", "Layers": list(cfg.rootfs_diff_ids)},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }

@@ -228,6 +228,7 @@ class ContentStore:
     def _publish(self, ingest: Path, digest: Digest) -> None:
         target = self._layout.blob(digest)
         if target.exists():
+            ingest.unlink(missing_ok=True)  # stored already: drop the duplicate ingest file
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(ingest, 0o444)

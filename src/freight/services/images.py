@@ -338,6 +338,20 @@ class ImageService:
         except NotFound:
             return {}
 
+    def image_dirs(self, image_id: str) -> dict[str, str]:
+        """Docker's GraphDriver.Data of an image: its top layer's directory and the rest."""
+        chain = self.meta.image(image_id).chain_id
+        if not chain:
+            return {}
+        try:
+            dirs = [str(d) for d in self.snapshots.layer_dirs(chain)]
+        except NotFound:
+            return {}
+        data = {"UpperDir": dirs[0]}
+        if len(dirs) > 1:
+            data["LowerDir"] = ":".join(dirs[1:])
+        return data
+
     def remove_rootfs(self, key: str) -> None:
         if self._snapshot_exists(key):
             self.snapshots.remove(key)

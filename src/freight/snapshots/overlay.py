@@ -178,6 +178,14 @@ class OverlaySnapshotter:
         for row in rows:
             yield row.info()
 
+    def layer_dirs(self, key: str) -> list[Path]:
+        """The files directory of snapshot `key`, then its parents' (nearest first), for
+        reporting (Docker's GraphDriver data); never write to a committed one."""
+        with self._lock:
+            row = self._get(key)
+            ids = [row.id, *self._parent_chain(row)]
+        return [self._layout.fs(i) for i in ids]
+
     def upper_dir(self, key: str) -> Path:
         """The directory an active snapshot's changes go to: extract a layer here, unmounted."""
         with self._lock:
