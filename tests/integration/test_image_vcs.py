@@ -160,7 +160,8 @@ def test_commit_bad_change_and_unknown_container(freightd, names) -> None:
 def test_commit_running_container_paused_and_unpaused(freightd, names) -> None:
     name, repo = names(), names()
     script = (
-        "i=0; while true; do i=$((i+1)); echo $i > /counter; "
+        # /counter is replaced by a rename, so any one instant has a number in it
+        "i=0; while true; do i=$((i+1)); echo $i > /c.new; mv /c.new /counter; "
         "dd if=/dev/zero of=/blob bs=1k count=$((i % 200)) 2>/dev/null; done"
     )
     ok(freightd.cli("run", "-d", "--name", name, "busybox", "sh", "-c", script))
