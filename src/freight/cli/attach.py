@@ -117,7 +117,7 @@ class Interactive:
         """
         if not self.monitor_size:
             return
-        import signal
+        import _signal as signal
 
         self.signals.watch(signal.SIGWINCH)
         size = terminal_size()
@@ -156,7 +156,7 @@ class Interactive:
         return True
 
     def on_signals(self) -> None:
-        import signal
+        import _signal as signal
 
         for signum in self.signals.drain():
             if self.sig_proxy and signum in PROXIED:

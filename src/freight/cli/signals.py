@@ -12,8 +12,9 @@ the middle of a write to the terminal — and without a thread.
 
 from __future__ import annotations
 
+# The C module: `signal` builds its enums at import (enum costs ~8 ms of every command).
+import _signal as signal
 import os
-import signal
 
 # What docker's ForwardAllSignals passes on: it catches every signal and skips
 # only SIGCHLD, SIGPIPE and Go's SIGURG — SIGWINCH included (docker 28 posts
@@ -30,7 +31,16 @@ PROXIED = tuple(
 
 def signal_name(signum: int) -> str:
     """docker's name for the kill API: "INT", "TERM", …"""
-    return signal.Signals(signum).name.removeprefix("SIG")
+    return _names().get(signum) or str(signum)
+
+
+def _names() -> dict[int, str]:
+    """Number → name; of aliases (IOT/ABRT, POLL/IO, CLD/CHLD) the first in order, as
+    `signal.Signals` picks them."""
+    names: dict[int, str] = {}
+    for name in sorted(n for n in dir(signal) if n.startswith("SIG") and "_" not in n):
+        names.setdefault(getattr(signal, name), name.removeprefix("SIG"))
+    return names
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -15,13 +15,16 @@ Why not ``http.client``: the CLI's start time is a headline number and
 
 from __future__ import annotations
 
-import json
+# The C module, not `socket` (nor `json`): those import enum and re, ~15 ms of every command.
+import _socket
 import os
-import socket
+
+from freight.client import wirejson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from socket import socket as Socket
     from typing import Any, BinaryIO
 
 API_VERSION = "1.45"
@@ -85,7 +88,7 @@ def parse_host(host: str) -> tuple[str, Any]:
 class _Reader:
     """A buffered reader over a socket, for headers and bodies."""
 
-    def __init__(self, sock: socket.socket, buffered: bytes = b"") -> None:
+    def __init__(self, sock: Socket, buffered: bytes = b"") -> None:
         self.sock = sock
         self.buf = bytearray(buffered)
         self.eof = False
@@ -139,7 +142,7 @@ class _Reader:
 class Response:
     """A response whose body is read on demand (whole, in chunks, or lines)."""
 
-    def __init__(self, sock: socket.socket, reader: _Reader, method: str) -> None:
+    def __init__(self, sock: Socket, reader: _Reader, method: str) -> None:
         self.sock = sock
         self._reader = reader
         self.status, self.reason, self.headers = _read_head(reader)
@@ -215,23 +218,22 @@ class Response:
 
     def iter_json(self) -> Iterator[Any]:
         """Decode a stream of JSON values (one per line, as docker sends them)."""
-        decoder = json.JSONDecoder()
         pending = ""
         for data in self.iter_chunks():
             pending += data.decode("utf-8", "replace")
-            pending = yield from _decode_available(decoder, pending)
+            pending = yield from _decode_available(pending)
         if pending.strip():
             raise ProtocolError("truncated JSON message in stream")
 
     def json(self) -> Any:
         body = self.read()
-        return json.loads(body) if body.strip() else None
+        return wirejson.loads(body) if body.strip() else None
 
     def close(self) -> None:
         self.sock.close()
 
 
-def _decode_available(decoder: json.JSONDecoder, text: str) -> Iterator[Any]:
+def _decode_available(text: str) -> Iterator[Any]:
     """Yield every complete JSON value in ``text``; return the unfinished tail."""
     pos = 0
     while True:
@@ -240,7 +242,7 @@ def _decode_available(decoder: json.JSONDecoder, text: str) -> Iterator[Any]:
         if pos >= len(text):
             return ""
         try:
-            value, pos = decoder.raw_decode(text, pos)
+            value, pos = wirejson.raw_decode(text, pos)
         except ValueError:
             return text[pos:]
         yield value
@@ -272,7 +274,7 @@ class Hijacked:
     before blocking in ``select``.
     """
 
-    def __init__(self, sock: socket.socket, buffered: bytes) -> None:
+    def __init__(self, sock: Socket, buffered: bytes) -> None:
         self.sock = sock
         self.buffered = buffered
 
@@ -292,7 +294,7 @@ class Hijacked:
     def close_write(self) -> None:
         # contextlib.suppress would cost an import on the hot path.
         try:  # noqa: SIM105
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass  # already closed by the daemon: nothing left to signal
 
@@ -315,11 +317,11 @@ class EngineClient:
         query = _encode_query(params) if params else ""
         return f"{path}?{query}" if query else path
 
-    def connect(self) -> socket.socket:
-        family = socket.AF_UNIX if self.family == "unix" else socket.AF_INET
+    def connect(self) -> Socket:
+        family = _socket.AF_UNIX if self.family == "unix" else _socket.AF_INET
         if self.family == "tcp" and ":" in self.address[0]:
-            family = socket.AF_INET6
-        sock = socket.socket(family, socket.SOCK_STREAM)
+            family = _socket.AF_INET6
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
             sock.connect(self.address)
@@ -341,13 +343,13 @@ class EngineClient:
         data: bytes | BinaryIO | None = None,
         headers: Mapping[str, str] | None = None,
         upgrade: bool = False,
-    ) -> tuple[socket.socket, _Reader]:
+    ) -> tuple[Socket, _Reader]:
         """Connect and send one request; the answer is read by the caller."""
         sock = self.connect()
         head = self._head(method, self.url(path, params), headers, upgrade)
         try:
             if json_body is not None:
-                data = json.dumps(json_body).encode()
+                data = wirejson.dumps(json_body).encode()
                 head["Content-Type"] = "application/json"
             if isinstance(data, (bytes, bytearray)):
                 head["Content-Length"] = str(len(data))
@@ -418,7 +420,7 @@ def check(response: Response) -> Response:
 
 def _error_message(body: bytes, reason: str) -> str:
     try:
-        doc = json.loads(body)
+        doc = wirejson.loads(body)
     except ValueError:
         return body.decode("utf-8", "replace").strip() or reason
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
@@ -426,7 +428,7 @@ def _error_message(body: bytes, reason: str) -> str:
     return body.decode("utf-8", "replace").strip() or reason
 
 
-def _send_chunked(sock: socket.socket, stream: BinaryIO) -> None:
+def _send_chunked(sock: Socket, stream: BinaryIO) -> None:
     read = getattr(stream, "read1", None) or stream.read
     while True:
         data = read(_UPLOAD_CHUNK)
@@ -461,6 +463,6 @@ def _encode_query(params: Mapping[str, Any]) -> str:
             if isinstance(item, bool):
                 item = "1" if item else "0"
             elif isinstance(item, dict):
-                item = json.dumps(item, separators=(",", ":"))
+                item = wirejson.dumps(item, separators=(",", ":"))
             parts.append(f"{quote(str(key))}={quote(str(item))}")
     return "&".join(parts)

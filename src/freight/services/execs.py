@@ -39,6 +39,7 @@ class ExecService:
             detachkeys.parse(cfg.detach_keys)
         e = Exec(secrets.token_hex(32), c.id, cfg)
         self._execs[e.id] = e
+        self.containers.tasks.expect_migration()  # the start follows at once, as a rule
         return e
 
     def get(self, exec_id: str) -> Exec:
@@ -63,6 +64,7 @@ class ExecService:
             raise Conflict(f"Error: Exec command {e.id} has already run")
         c = self.container_of(e)
         self._check_running(c)
+        self.containers.tasks.expect_migration()
         cfg = e.config if tty is None else replace(e.config, tty=tty)
         process_file = self._write_process(c, e, cfg)
         stdio_opts = StdioOptions(cfg.attach_stdin and attach, cfg.tty, cfg.console_size)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from freight.errors import ExecError, Internal
+from freight.linux import cgroupwarm
 from freight.services.clock import now_rfc3339 as _now
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,11 @@ class TaskManager:
         self.runtime_root = runtime_root
         self._on_exit = on_exit
         self._watched: dict[str, int] = {}  # key -> pidfd
+        self._cgroup_warmer = cgroupwarm.Warmer()
+
+    def expect_migration(self) -> None:
+        """A process will join a cgroup soon (a start, an exec): warm the kernel's lock now."""
+        self._cgroup_warmer.warm_soon()
 
     def paths(self, container_id: str) -> TaskPaths:
         return TaskPaths.of(self.exec_root, container_id)

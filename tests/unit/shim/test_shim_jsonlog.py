@@ -8,13 +8,16 @@ import signal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from freight.shim.jsonlog import MAX_ENTRY, JsonLog, LineSplitter, rfc3339_nano
 from freight.shim.main import exit_code_of, parse_args, write_exit
 
 
 def entries(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    # Split on "\n" only: str.splitlines would also cut at a raw U+2028 inside an entry.
+    return [json.loads(line) for line in path.read_text().split("\n")[:-1]]
 
 
 def test_lines_are_split_like_docker(tmp_path: Path) -> None:
@@ -70,3 +73,49 @@ def test_parse_args() -> None:
     assert opts.id == "c" and opts.runtime == "runc" and opts.ready_fd == 5
     with pytest.raises(SystemExit):
         parse_args(["--id", "c"])
+
+
+def reference_entries(chunks: list[bytes]) -> list[str]:
+    """Docker's rule, spelled out: lines with their newline, 16 KiB partials, the rest last."""
+    data, out = b"".join(chunks), []
+    while data:
+        end = data.find(b"\n", 0, MAX_ENTRY)
+        cut = end + 1 if end >= 0 else min(len(data), MAX_ENTRY)
+        out.append(data[:cut].decode("utf-8", "replace"))
+        data = data[cut:]
+    return out
+
+
+pieces = st.sampled_from(
+    [
+        b"\n",
+        b"a",
+        b"\\",
+        b'"',
+        b"\t",
+        b"\x00",
+        b"\r",
+        b"\xff",
+        b"\xc3\xa9",
+        b"\xef\xbf\xbf",
+        b"\xe2\x80\xa8",
+    ]
+)
+blobs = st.lists(st.one_of(pieces, st.binary(max_size=40)), max_size=60).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(blobs, max_size=8), st.sampled_from([0, 1, MAX_ENTRY - 1, MAX_ENTRY]))
+def test_bulk_encoding_matches_line_by_line(
+    tmp_path_factory, chunks: list[bytes], pad: int
+) -> None:
+    # `pad` puts lines right at and over the 16 KiB rule into the mix.
+    chunks = [b"y" * pad + b"\n", *chunks, b"z" * pad]
+    path = tmp_path_factory.mktemp("log") / "log"
+    log = JsonLog(str(path))
+    out = LineSplitter("stdout", log)
+    for chunk in chunks:
+        out.feed(chunk)
+    out.close()
+    log.close()
+    assert [e["log"] for e in entries(path)] == reference_entries(chunks)
