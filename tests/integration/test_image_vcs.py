@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -377,6 +378,9 @@ def own_daemon(daemon_tools, run_id: str) -> Iterator:
         yield d
     finally:
         daemon_tools.stop(d)
+        # A frozen process cannot die: thaw whatever a failed test left frozen.
+        for state in Path("/sys/fs/cgroup/freezer", cgroup).glob("**/freezer.state"):
+            state.write_text("THAWED")
         daemon_tools.cleanup(root, cgroup)
 
 
@@ -427,3 +431,56 @@ def test_sigkill_during_load_leaves_no_half_image(own_daemon, daemon_tools, tmp_
     assert not any((d.data_root / "content" / "ingest").iterdir())
     assert ok(d.cli("run", "--rm", "busybox", "echo", "alive")) == "alive\n"
     assert "Loaded image: big:1" in ok(d.cli("load", "-i", str(archive)))
+
+
+def test_sigkill_during_commit_leaves_no_half_image(own_daemon, daemon_tools) -> None:
+    d = own_daemon
+    ok(d.cli("run", "--name", "bigc", "busybox", "sh", "-c",
+             "head -c 200000000 /dev/urandom > /big"))  # fmt: skip
+    images_before, blobs_before = ok(d.cli("images", "-aq", "--no-trunc")), _blobs(d)
+    commit = subprocess.Popen(
+        [sys.executable, "-m", "freight.cli.main", "commit", "bigc", "half:1"], env=d.env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    ingest = d.data_root / "content" / "ingest"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(ingest.iterdir()):
+        time.sleep(0.005)
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(10)
+    commit.communicate(timeout=30)
+    assert commit.returncode != 0  # it was cut short
+    d.proc = daemon_tools.start(d.root, d.cgroup_parent).proc
+    assert ok(d.cli("images", "-aq", "--no-trunc")) == images_before
+    assert _blobs(d) == blobs_before
+    assert not any(ingest.iterdir())
+    assert "half" not in ok(d.cli("images"))
+    ok(d.cli("commit", "bigc", "whole:1"))  # the container is intact: commit again
+    assert ok(d.cli("run", "--rm", "whole:1", "ls", "-l", "/big")).split()[4] == "200000000"
+    ok(d.cli("rm", "bigc"))
+    ok(d.cli("rmi", "whole:1"))
+
+
+def test_sigkill_during_paused_commit_thaws_on_restart(own_daemon, daemon_tools) -> None:
+    d = own_daemon
+    ok(d.cli("run", "-d", "--name", "frozen", "busybox", "sh", "-c",
+             "head -c 200000000 /dev/urandom > /big; echo ready; exec sleep 600"))  # fmt: skip
+    deadline = time.monotonic() + 30
+    while "ready" not in ok(d.cli("logs", "frozen")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    commit = subprocess.Popen(
+        [sys.executable, "-m", "freight.cli.main", "commit", "frozen", "half:2"], env=d.env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    ingest = d.data_root / "content" / "ingest"
+    while time.monotonic() < deadline and not any(ingest.iterdir()):
+        time.sleep(0.005)
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(10)
+    commit.communicate(timeout=30)
+    d.proc = daemon_tools.start(d.root, d.cgroup_parent).proc
+    assert "half" not in ok(d.cli("images"))
+    assert ok(d.cli("inspect", "-f", "{{.State.Status}}", "frozen")).strip() == "running"
+    # thawed: the container answers an exec (a frozen one would hang)
+    assert ok(d.cli("exec", "frozen", "echo", "thawed", timeout=20)) == "thawed\n"
+    ok(d.cli("rm", "-f", "frozen"))

@@ -23,6 +23,7 @@ from freight.content import ContentStore
 from freight.daemon.config import DaemonConfig
 from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
+from freight.services.commit import thaw_interrupted
 from freight.services.containers import ContainerService
 from freight.services.execs import ExecService
 from freight.services.images import ImageService
@@ -88,6 +89,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
         containers, cfg.data_root, cfg.exec_root, cfg.bridge, cfg.bip, cfg.default_address_pools
     )
     containers.restore()
+    thaw_interrupted(containers.list())  # a commit cut short by a kill left them frozen
     await asyncio.to_thread(networks.reconcile)
 
     router = Router()

@@ -23,13 +23,13 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from freight.archive import layers as layer_archive
-from freight.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from freight.errors import Conflict, FreightError, InvalidArgument, NotFound, Unavailable
 from freight.oci import mediatypes
 from freight.oci import reference as refs
 from freight.oci.digest import Digest
@@ -208,6 +208,20 @@ def _frozen(c: Container) -> Iterator[None]:
         yield
     finally:
         state.write_text("0" if v2 else "THAWED")
+
+
+def thaw_interrupted(containers: Iterable[Container]) -> None:
+    """At daemon start: a daemon killed while committing left its container frozen."""
+    for c in containers:
+        if c.state.status != "running" or not c.state.pid:
+            continue
+        try:
+            state = freezer_state_file(c.state.pid)
+            frozen = state.read_text().strip() in ("FROZEN", "FREEZING", "1")
+            if frozen:
+                state.write_text("0" if state.name == "cgroup.freeze" else "THAWED")
+        except (FreightError, OSError):
+            continue
 
 
 def _wait_frozen(state: Path, v2: bool) -> None:
