@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 install: apt venv
 	$(PY) -m compileall -q src >/dev/null
 	@# The CLI's launcher skips site-packages scanning (-S): it needs only the stdlib and src/.
-	printf '#!%s -S\nimport sys\nsys.path.insert(0, "%s")\nfrom freight.cli.main import main\nsys.exit(main())\n' \
+	printf '#!%s -S\nimport sys\nsys.path.insert(0, "%s")\nfrom freight.cli.main import run\nrun()\n' \
 		"$(CURDIR)/$(VENV)/bin/python" "$(CURDIR)/src" > /usr/local/bin/freight
 	chmod 755 /usr/local/bin/freight
 	ln -sf $(CURDIR)/$(VENV)/bin/freightd /usr/local/bin/freightd

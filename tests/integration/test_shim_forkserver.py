@@ -31,7 +31,7 @@ def spawn(server: ForkServer, tmp: Path, args: list[str]) -> tuple[str, Path, in
                  "--log-path", str(tmp / f"{cid}.log"), "--runtime", "freight",
                  "--runtime-root", str(tmp / "rt")]  # fmt: skip
     try:
-        pid = server.spawn(shim_args, w)
+        pid = server.spawn(shim_args, [w])
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as f:

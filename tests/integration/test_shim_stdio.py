@@ -96,7 +96,7 @@ class Shim:
         self.started = time.perf_counter()
         if forkserver is not None:
             self.proc = None
-            self.pid = forkserver.spawn(args, w)
+            self.pid = forkserver.spawn(args, [w])
         else:
             cmd = [sys.executable, "-m", "freight.shim", *args, "--ready-fd", str(w)]
             self.proc = subprocess.Popen(cmd, pass_fds=[w], start_new_session=True,

@@ -137,6 +137,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def run() -> None:
+    """The installed command: `main`, then a quick exit.
+
+    The interpreter's orderly shutdown (module teardown, GC) costs ~8 ms that a
+    finished CLI has no use for; the output is flushed first, so nothing is lost.
+    """
+    status = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # the reader left, or the stream was closed
+        pass
+    os._exit(status)
+
+
 def _main(argv: list[str]) -> int:
     rest: list[str] = []
     try:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from freight.cli.flags import Flag
 from freight.cli.session import CliError
-from freight.errors import InvalidArgument
-from freight.network import portspec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,11 +36,14 @@ def network_flags() -> list[Flag]:
     ]
 
 
-def apply_network_options(opts: dict[str, Any], body: dict[str, Any]) -> None:
-    """Fill the create request `body` (Config with HostConfig inside) from the options."""
-    host = body["HostConfig"]
-    exposed: dict[str, dict] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
+def _apply_ports(
+    opts: dict[str, Any], exposed: dict[str, dict], bindings: dict[str, list[dict[str, str]]]
+) -> None:
+    # Imported here: portspec's dataclasses (and enum, re under them) cost ~15 ms of
+    # every `run`, and most runs publish nothing.
+    from freight.errors import InvalidArgument
+    from freight.network import portspec
+
     try:
         for spec in opts.get("expose") or []:
             exposed.update(dict.fromkeys(portspec.parse_exposed(spec), {}))
@@ -53,6 +54,15 @@ def apply_network_options(opts: dict[str, Any], body: dict[str, Any]) -> None:
                 bindings.setdefault(key, []).extend(entries)
     except InvalidArgument as exc:
         raise CliError(str(exc)) from None
+
+
+def apply_network_options(opts: dict[str, Any], body: dict[str, Any]) -> None:
+    """Fill the create request `body` (Config with HostConfig inside) from the options."""
+    host = body["HostConfig"]
+    exposed: dict[str, dict] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    if opts.get("expose") or opts.get("publish"):
+        _apply_ports(opts, exposed, bindings)
     if exposed:
         body["ExposedPorts"] = {**body.get("ExposedPorts", {}), **exposed}
     if bindings:

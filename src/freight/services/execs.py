@@ -74,8 +74,8 @@ class ExecService:
         )
         stdio = None
         try:
-            if attach:
-                stdio = await ShimStdio.connect(launch.state_dir / "attach.sock")
+            if launch.client is not None:
+                stdio = await ShimStdio.adopt(launch.client)
             e.running = True
             e.pid = await tasks.ready(launch, lambda _key, status: self._exited_with(e, status))
         except BaseException:

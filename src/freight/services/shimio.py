@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,6 +41,13 @@ class ShimStdio:
                 if time.monotonic() > deadline:
                     raise Unavailable(f"the process's stdio is not reachable: {e}") from None
                 await asyncio.sleep(CONNECT_POLL_S)
+
+    @classmethod
+    async def adopt(cls, sock: socket.socket) -> ShimStdio:
+        """A socket already connected to the shim (its `--client-fd` peer)."""
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=READ_SIZE * 4)
+        return cls(reader, writer)
 
     async def send_stdin(self, data: bytes) -> None:
         if data:

@@ -107,6 +107,7 @@ class Launch:
     state_dir: Path
     shim: subprocess.Popen | int
     ready_fd: int
+    client: socket.socket | None = None  # our end of the shim's primary client (--client-fd)
 
     @property
     def proc(self) -> subprocess.Popen | None:
@@ -182,9 +183,10 @@ class TaskManager:
             "--state-dir", str(state_dir), "--exec-id", exec_id,
             "--process", str(process_file), *stdio.shim_args(),
         ]  # fmt: skip
-        if wait_attach:
-            args.append("--wait-attach")
-        return await self.launch(f"{container_id}/{exec_id}", state_dir, args)
+        if not wait_attach:
+            return await self.launch(f"{container_id}/{exec_id}", state_dir, args)
+        args.append("--wait-attach")
+        return await self.launch(f"{container_id}/{exec_id}", state_dir, args, with_client=True)
 
     def _common_args(self, container_id: str, bundle: Path, runtime: str) -> list[str]:
         return [
@@ -192,17 +194,27 @@ class TaskManager:
             "--runtime", runtime, "--runtime-root", str(self.runtime_root),
         ]  # fmt: skip
 
-    async def launch(self, key: str, state_dir: Path, args: list[str]) -> Launch:
+    async def launch(
+        self, key: str, state_dir: Path, args: list[str], with_client: bool = False
+    ) -> Launch:
+        """Spawn a shim; `with_client` hands it a connected socket as its primary client
+        (`Launch.client` is our end), so nobody polls for its attach.sock."""
         (state_dir / "exit.json").unlink(missing_ok=True)
         ready_r, ready_w = os.pipe()
+        ours, theirs = socket.socketpair() if with_client else (None, None)
+        passed = [ready_w] if theirs is None else [ready_w, theirs.fileno()]
         try:
-            shim = await asyncio.to_thread(self._spawn_shim, state_dir, args, ready_w)
+            shim = await asyncio.to_thread(self._spawn_shim, state_dir, args, passed)
         except BaseException:
             os.close(ready_r)
+            if ours is not None:
+                ours.close()
             raise
         finally:
             os.close(ready_w)
-        return Launch(key, state_dir, shim, ready_r)
+            if theirs is not None:
+                theirs.close()
+        return Launch(key, state_dir, shim, ready_r, ours)
 
     async def ready(self, launch: Launch, on_exit: ExitCallback) -> int:
         """Wait for the shim's ready line; watch it on success, raise ExecError otherwise."""
@@ -218,21 +230,27 @@ class TaskManager:
         self._watch(launch.key, launch.state_dir, launch.shim_pid, launch.proc, on_exit)
         return int(reply["pid"])
 
-    def _spawn_shim(self, state_dir: Path, args: list[str], ready_w: int) -> subprocess.Popen | int:
-        """Fork the shim from the forkserver; a fresh interpreter if there is none."""
+    def _spawn_shim(
+        self, state_dir: Path, args: list[str], fds: list[int]
+    ) -> subprocess.Popen | int:
+        """Fork the shim from the forkserver; a fresh interpreter if there is none.
+
+        `fds`: the ready pipe's write end, then maybe the client socket.
+        """
         if self.forkserver is not None:
             try:
-                return self.forkserver.spawn(args, ready_w)
+                return self.forkserver.spawn(args, fds)
             except OSError as e:
                 log.warning("shim forkserver unavailable (%s); starting the shim directly", e)
-        args = [sys.executable, "-m", "freight.shim", *args, "--ready-fd", str(ready_w)]
+        fd_args = ["--ready-fd", str(fds[0])] + (["--client-fd", str(fds[1])] if fds[1:] else [])
+        args = [sys.executable, "-m", "freight.shim", *args, *fd_args]
         with open(state_dir / "shim.log", "ab") as shim_log:
             return subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=shim_log,
                 stderr=shim_log,
-                pass_fds=(ready_w,),
+                pass_fds=tuple(fds),
                 start_new_session=True,
                 cwd=state_dir,
             )
@@ -326,11 +344,12 @@ class ForkServer:
                 raise Internal(f"shim forkserver did not start: {_tail(self.log_path)}")
             time.sleep(0.01)
 
-    def spawn(self, args: list[str], ready_fd: int) -> int:
+    def spawn(self, args: list[str], fds: list[int]) -> int:
+        """Fork a shim with `args`; `fds` are the ready fd and maybe a client socket."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(READY_TIMEOUT_S)
             conn.connect(str(self.socket_path))
-            socket.send_fds(conn, [json.dumps(args).encode()], [ready_fd])
+            socket.send_fds(conn, [json.dumps(args).encode()], fds)
             reply = json.loads(conn.makefile("rb").readline() or b"{}")
         if "pid" not in reply:
             raise OSError(f"forkserver refused: {reply.get('error', 'no reply')}")

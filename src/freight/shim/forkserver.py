@@ -11,7 +11,8 @@ Protocol, one request per connection (unix stream socket)::
 
     daemon                                         forkserver
       │  JSON list of shim args (no --ready-fd)       │
-      │  + the ready pipe's write end (SCM_RIGHTS) ──►│ fork ─► child: setsid, stdio to
+      │  + the ready pipe's write end (SCM_RIGHTS)    │
+      │  [+ a connected client socket: --client-fd] ─►│ fork ─► child: setsid, stdio to
       │                                               │         <bundle>/shim.log, runs
       │◄── {"pid": N}\\n  (the shim's pid)            │         freight.shim.main.run
       │                                               │
@@ -59,21 +60,30 @@ def serve(path: str) -> None:
 
 def _handle(listener: socket.socket, conn: socket.socket) -> None:
     try:
-        data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
-        args = json.loads(data)
-        if len(fds) != 1 or not isinstance(args, list):
-            raise ValueError("expected shim args and one ready fd")
-    except (OSError, ValueError) as e:
+        data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 2)
+    except OSError as e:
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps({"error": str(e)}).encode() + b"\n")
         return
-    ready_fd = fds[0]
+    try:
+        args = json.loads(data)
+        if len(fds) not in (1, 2) or not isinstance(args, list):
+            raise ValueError("expected shim args, the ready fd and maybe a client socket")
+    except ValueError as e:
+        for fd in fds:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"error": str(e)}).encode() + b"\n")
+        return
+    ready_fd, client = fds[0], fds[1:]
     pid = os.fork()
     if pid == 0:
         listener.close()
         conn.close()
-        _run_child([*args, "--ready-fd", str(ready_fd)])
-    os.close(ready_fd)
+        client_args = ["--client-fd", str(client[0])] if client else []
+        _run_child([*args, "--ready-fd", str(ready_fd), *client_args])
+    for fd in fds:
+        os.close(fd)
     with contextlib.suppress(OSError):
         conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 

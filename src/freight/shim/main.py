@@ -36,6 +36,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 
 from freight.errors import ExecError
@@ -61,16 +62,24 @@ def write_ready(fd: int, body: dict[str, object]) -> None:
         os.close(fd)
 
 
-def write_exit(state_dir: Path, exit_code: int, oom_killed: bool) -> None:
+def write_exit(state_dir: Path, exit_code: int, oom_killed: bool, durable: bool = True) -> None:
+    """Atomically (temp + rename); `durable` also survives power loss (fsyncs).
+
+    An exec's record lives in the daemon's memory and dies with a reboot
+    anyway: it skips the two fsyncs, which are on the exec's exit path.
+    """
     body = {"exit_code": exit_code, "finished_at": rfc3339_nano(), "oom_killed": oom_killed}
     tmp, final = state_dir / "exit.json.tmp", state_dir / "exit.json"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, json.dumps(body).encode())
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, final)
+    if not durable:
+        return
     dir_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable
@@ -126,9 +135,11 @@ def _wakeup_pipe() -> int:
 
 
 def _setup_process(opts: Options) -> None:
-    # The ready fd was inherited on purpose; the container must not inherit it.
-    with contextlib.suppress(OSError):
-        os.set_inheritable(opts.ready_fd, False)
+    # The ready (and client) fds were inherited on purpose; the container must not inherit them.
+    for fd in (opts.ready_fd, opts.client_fd):
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the daemon's terminal may go away
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     with contextlib.suppress(OSError):
@@ -163,7 +174,9 @@ def _connect_stdio(relay: Relay, opts: Options, started: Started) -> None:
 
 def _start(opts: Options, rt: Runtime, relay: Relay) -> Started:
     process = _load_process(opts) if opts.exec_mode else None
-    if opts.wait_attach and not relay.wait_for_client(WAIT_ATTACH_TIMEOUT, opts.ready_fd):
+    if opts.client_fd is not None:
+        relay.add_client(socket.socket(fileno=opts.client_fd))
+    elif opts.wait_attach and not relay.wait_for_client(WAIT_ATTACH_TIMEOUT, opts.ready_fd):
         raise ExecError("no client attached to the process's stdio", 125)
     if process is not None:
         return start_exec(opts, rt, process)
@@ -196,7 +209,7 @@ def run(opts: Options) -> int:
     if not opts.exec_mode:
         with contextlib.suppress(Exception):
             oom = rt.oom_killed(opts.id)
-    write_exit(opts.state_dir, code, oom)
+    write_exit(opts.state_dir, code, oom, durable=not opts.exec_mode)
     relay.finish(code)
     if not opts.exec_mode:
         with contextlib.suppress(Exception):

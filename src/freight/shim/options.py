@@ -3,7 +3,11 @@
     --id ID --bundle DIR --state-dir DIR --runtime freight|runc --runtime-root DIR --ready-fd N
     container:  --log-path FILE
     exec:       --exec-id EID --process FILE   (an OCI process JSON; no log)
-    either:     [--stdin] [--tty] [--console-size HxW] [--wait-attach]
+    either:     [--stdin] [--tty] [--console-size HxW] [--wait-attach] [--client-fd N]
+
+``--client-fd N`` is a connected unix stream socket (the daemon holds the other
+end): the first, primary client, there before the process starts, so a
+``--wait-attach`` shim starts at once and the daemon never polls for the socket.
 
 Flags take no value; every other option takes exactly one.
 """
@@ -16,7 +20,7 @@ from pathlib import Path
 from freight.linux import pty
 
 _VALUES = ("id", "bundle", "state-dir", "log-path", "runtime", "runtime-root", "ready-fd",
-           "console-size", "exec-id", "process")  # fmt: skip
+           "console-size", "exec-id", "process", "client-fd")  # fmt: skip
 _FLAGS = ("stdin", "tty", "wait-attach")
 _REQUIRED = ("id", "bundle", "state-dir", "runtime", "runtime-root", "ready-fd")
 
@@ -36,6 +40,7 @@ class Options:
     wait_attach: bool = False
     exec_id: str | None = None
     process: Path | None = None
+    client_fd: int | None = None
 
     @property
     def exec_mode(self) -> bool:
@@ -82,4 +87,5 @@ def parse_args(argv: list[str]) -> Options:
         wait_attach="wait-attach" in flags,
         exec_id=values.get("exec-id"),
         process=Path(values["process"]) if "process" in values else None,
+        client_fd=int(values["client-fd"]) if "client-fd" in values else None,
     )

@@ -111,6 +111,10 @@ class Relay:
                     return True
         return False
 
+    def add_client(self, sock: socket.socket) -> None:
+        """A client connected before the relay began (``--client-fd``): the primary one."""
+        self.clients[sock.fileno()] = Client(sock, primary=True)
+
     def add_output(self, fd: int, kind: int, stream: str) -> None:
         os.set_blocking(fd, False)
         splitter = LineSplitter(stream, self.log) if self.log is not None else None
