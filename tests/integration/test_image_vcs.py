@@ -259,6 +259,26 @@ def test_skopeo_reads_what_save_wrote(freightd, committed: str, tmp_path: Path) 
     assert json.loads(ok(raw))["Layers"] == doc["RootFS"]["Layers"]
 
 
+@pytest.mark.skipif(shutil.which("umoci") is None, reason="umoci is not installed")
+def test_umoci_unpacks_what_save_wrote(freightd, committed: str, tmp_path: Path) -> None:
+    archive, layout, bundle = tmp_path / "img.tar", tmp_path / "layout", tmp_path / "bundle"
+    ok(freightd.cli("save", "-o", str(archive), committed))
+    layout.mkdir()
+    with tarfile.open(archive) as tar:
+        tar.extractall(layout, filter="data")
+    tag = committed.rsplit(":", 1)[1]
+    listed = subprocess.run(["umoci", "ls", "--layout", str(layout)],
+                            capture_output=True, stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+    assert ok(listed).split() == [tag]
+    unpacked = subprocess.run(
+        ["umoci", "unpack", "--rootless", "--image", f"{layout}:{tag}", str(bundle)],
+        capture_output=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    ok(unpacked)
+    assert (bundle / "rootfs/saved").read_text() == "saved\n"
+    assert (bundle / "rootfs/bin/busybox").exists()
+
+
 @needs_skopeo
 def test_load_archives_skopeo_wrote(freightd, committed: str, tmp_path: Path, names) -> None:
     """The legacy layout `docker save` wrote before Docker 25 (skopeo's docker-archive:),
