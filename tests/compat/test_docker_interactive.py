@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import docker
 import docker.errors
 import pytest
+import websocket
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,63 @@ def test_attach_socket_stdin_and_detach_keys(client) -> None:
         raw.close()
     finally:
         c.remove(force=True)
+
+
+def test_websocket_attach_carries_stdin_and_raw_output(client, freightd) -> None:
+    c = client.containers.create(
+        "busybox", ["sh", "-c", "cat; echo bye >&2"], stdin_open=True,
+        name=f"ws-{secrets.token_hex(4)}",
+    )  # fmt: skip
+    try:
+        c.start()
+        # docker-py's attach_socket(ws=True) builds a ws:// URL from a TCP base_url only:
+        # websocket-client (what it uses) over the daemon's unix socket instead.
+        unix = socket.socket(socket.AF_UNIX)
+        unix.connect(freightd.host.removeprefix("unix://"))
+        query = "stdin=1&stdout=1&stderr=1&stream=1"
+        url = f"ws://localhost/v1.45/containers/{c.id}/attach/ws?{query}"
+        ws = websocket.create_connection(url, socket=unix, timeout=10)
+        ws.send_binary(b"over the websocket\n")
+        got = b""
+        while b"over the websocket" not in got:
+            got += ws.recv()
+        assert got == b"over the websocket\n"  # raw bytes: no 8-byte frame header
+        ws.close()
+    finally:
+        c.remove(force=True)
+
+
+def test_websocket_attach_refuses_a_bad_handshake(freightd, running) -> None:
+    path = freightd.host.removeprefix("unix://")
+
+    def get(target: str, extra: str) -> bytes:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(path)
+            s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += s.recv(4096)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            length = next(
+                (int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                 if line.lower().startswith(b"content-length:")), 0,
+            )  # fmt: skip
+            while len(body) < length:
+                body += s.recv(4096)
+            return head + b"\r\n\r\n" + body
+
+    upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    bad_key = get(
+        f"/containers/{running.id}/attach/ws?stream=1", upgrade + "Sec-WebSocket-Key: x\r\n"
+    )
+    assert bad_key.startswith(b"HTTP/1.1 400") and b"Sec-WebSocket-Key" in bad_key
+    key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    missing = get("/containers/nosuchcontainer/attach/ws?stream=1", upgrade + key)
+    assert missing.startswith(b"HTTP/1.1 404") and b"No such container" in missing
+    ok = get(f"/containers/{running.id}/attach/ws?stream=1&stdout=1", upgrade + key)
+    assert ok.startswith(b"HTTP/1.1 101")
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in ok  # RFC 6455's example
 
 
 def test_init_reaps_as_pid_1(freightd) -> None:

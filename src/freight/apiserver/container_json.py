@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from freight.apiserver.mount_json import mounts_json
 from freight.apiserver.network_json import parse_endpoints
 from freight.dockerapi.humanize import human_duration
 from freight.errors import InvalidArgument
@@ -191,7 +192,7 @@ def inspect_json(c: Container, files_dir: str, graph: dict[str, str]) -> dict[st
         "ExecIDs": None,
         "HostConfig": host_config_json(c),
         "GraphDriver": {"Name": "overlayfs", "Data": graph},
-        "Mounts": [],
+        "Mounts": mounts_json(c),
         "Config": config_json(c),
         "NetworkSettings": network_settings_json(c),
     }
@@ -266,5 +267,5 @@ def summary_json(c: Container) -> dict[str, Any]:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host.network_mode},
         "NetworkSettings": {"Networks": {"none": _none_endpoint()}},
-        "Mounts": [],
+        "Mounts": mounts_json(c),
     }

@@ -256,6 +256,9 @@ class HijackResponse:
     handler: Callable[[HijackedStream], Awaitable[None]]
     multiplexed: bool = False
     headers: HeaderList = field(default_factory=list)
+    # A websocket instead (attach/ws): the 101 lines of its handshake; the handler
+    # then gets a `websocket.WebSocketStream` with the same interface.
+    websocket_handshake: list[str] | None = None
 
     @property
     def content_type(self) -> str:
@@ -527,6 +530,9 @@ class _Connection:
             return
         await self._stop_watcher()
         self.state = self.STREAMING
+        if response.websocket_handshake is not None:
+            await self._websocket(request, response, response.websocket_handshake)
+            return
         if request.wants_upgrade:
             lines = [
                 "HTTP/1.1 101 UPGRADED",
@@ -547,6 +553,24 @@ class _Connection:
             pass  # the client left while the handler was copying
         except Exception:
             _log.exception("hijacked %s %s failed", request.method, request.path)
+        finally:
+            await stream.close_write()
+
+    async def _websocket(
+        self, request: Request, response: HijackResponse, lines: list[str]
+    ) -> None:
+        from freight.apiserver.websocket import WebSocketStream
+
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await self._writer.drain()
+        buffered, _ = self._h11.trailing_data
+        stream = WebSocketStream(self._reader, self._writer, bytes(buffered))
+        try:
+            await response.handler(stream)  # type: ignore[arg-type]
+        except ConnectionError:
+            pass
+        except Exception:
+            _log.exception("websocket %s %s failed", request.method, request.path)
         finally:
             await stream.close_write()
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from freight.apiserver import container_json as wire
 from freight.apiserver import network_json as netwire
+from freight.apiserver import websocket
 from freight.apiserver.attachio import output_chunk
 from freight.apiserver.http import (
     AnyResponse,
@@ -53,6 +54,7 @@ class ContainerRoutes:
         r.add("POST", "/containers/{id}/wait", self.wait)
         r.add("GET", "/containers/{id}/logs", self.logs)
         r.add("POST", "/containers/{id}/attach", self.attach)
+        r.add("GET", "/containers/{id}/attach/ws", self.attach_websocket)
         r.add("POST", "/containers/{id}/resize", self.resize)
         r.add("DELETE", "/containers/{id}", self.remove)
 
@@ -128,6 +130,14 @@ class ContainerRoutes:
     async def attach(self, req: Request) -> AnyResponse:
         """Output (and stdin) straight through the shim's stdio socket: raw bytes,
         binary-safe; the json log is only for `logs`."""
+        return self._attach(req, websocket_handshake=None)
+
+    async def attach_websocket(self, req: Request) -> AnyResponse:
+        """The same session over a websocket: one message per chunk, never multiplexed."""
+        self.containers.get(req.params["id"])  # "No such container" before the handshake
+        return self._attach(req, websocket.handshake_lines(req.headers))
+
+    def _attach(self, req: Request, websocket_handshake: list[str] | None) -> AnyResponse:
         c = self.containers.get(req.params["id"])
         q = req.query
         query = LogQuery(stdout=q.bool("stdout"), stderr=q.bool("stderr"))
@@ -140,8 +150,10 @@ class ContainerRoutes:
         launched = self.containers.launched_future(c.id) if stream else None
         exited = self.containers.wait_future(c.id, "next-exit") if stream else None
 
+        raw = c.config.tty or websocket_handshake is not None
+
         async def handler(conn: HijackedStream) -> None:
-            session = _AttachSession(self.containers, c, conn, query, keys)
+            session = _AttachSession(self.containers, c, conn, query, keys, raw)
             try:
                 await session.run(past, launched, exited, with_stdin)
             finally:
@@ -149,7 +161,7 @@ class ContainerRoutes:
                     self.containers.cancel_launched(c.id, launched)
                     launched.cancel()
 
-        return HijackResponse(handler, multiplexed=not c.config.tty)
+        return HijackResponse(handler, multiplexed=not raw, websocket_handshake=websocket_handshake)
 
     async def resize(self, req: Request) -> AnyResponse:
         await self.containers.resize(req.params["id"], req.query.int("h"), req.query.int("w"))
@@ -269,8 +281,10 @@ class _AttachSession:
         conn: HijackedStream,
         query: LogQuery,
         keys: bytes,
+        raw: bool,
     ) -> None:
         self.svc, self.c, self.conn, self.query = svc, c, conn, query
+        self.raw = raw  # bytes as they come (a TTY, a websocket), else 8-byte frames
         self.scanner = detachkeys.Scanner(keys)
         self.stdio: asyncio.Future[ShimStdio | None] = asyncio.get_running_loop().create_future()
 
@@ -282,7 +296,7 @@ class _AttachSession:
         with_stdin: bool,
     ) -> None:
         if past is not None:
-            async for chunk in _frames(past, self.c.config.tty, False):
+            async for chunk in _frames(past, self.raw, False):
                 await self.conn.write(chunk)
         if launched is None:
             return
@@ -326,7 +340,7 @@ class _AttachSession:
                 return
             if not wanted.get(kind):
                 continue
-            await self.conn.write(output_chunk(kind, payload, self.c.config.tty))
+            await self.conn.write(output_chunk(kind, payload, self.raw))
 
     async def _input(self) -> str:
         """Client input to the container's stdin; "detached" when the keys were typed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from freight.cli.flags import Command, Flag
+from freight.cli.mountflags import apply_mount_flags, parse_mount_csv
 from freight.cli.netflags import apply_network_options, network_flags
 from freight.cli.session import CliError
 from freight.cli.units import memory_swap_bytes, nano_cpus, ram_in_bytes
@@ -53,6 +54,14 @@ def container_flags() -> list[Flag]:
         Flag("label-file", "", "list", "Read in a line delimited file of labels"),
         Flag("memory", "m", "string", "Memory limit", type_name="bytes", convert=ram_in_bytes),
         Flag(
+            "mount",
+            "",
+            "list",
+            "Attach a filesystem mount to the container",
+            type_name="mount",
+            convert=parse_mount_csv,
+        ),
+        Flag(
             "memory-swap",
             "",
             "string",
@@ -74,8 +83,11 @@ def container_flags() -> list[Flag]:
         Flag("security-opt", "", "list", "Security Options"),
         Flag("stop-signal", "", "string", "Signal to stop the container"),
         Flag("stop-timeout", "", "int", "Timeout (in seconds) to stop a container"),
+        Flag("tmpfs", "", "list", "Mount a tmpfs directory"),
         Flag("tty", "t", help="Allocate a pseudo-TTY"),
         Flag("user", "u", "string", "Username or UID (format: <name|uid>[:<group|gid>])"),
+        Flag("volume", "v", "list", "Bind mount a volume"),
+        Flag("volumes-from", "", "list", "Mount volumes from the specified container(s)"),
         Flag("workdir", "w", "string", "Working directory inside the container"),
         *network_flags(),
     ]
@@ -214,6 +226,7 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str], detach: bool) 
         config["StopTimeout"] = opts["stop_timeout"]
     config["HostConfig"] = host_config(opts)
     apply_network_options(opts, config)
+    apply_mount_flags(opts, config, config["HostConfig"])
     return config
 
 

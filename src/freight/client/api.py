@@ -8,8 +8,7 @@ Each method names the endpoint it calls; errors are ``http.ApiError``.
 
 from __future__ import annotations
 
-import json
-
+from freight.client import wirejson
 from freight.client.http import ApiError, EngineClient, Hijacked, Response, check, quote
 
 TYPE_CHECKING = False
@@ -25,7 +24,7 @@ def _filters(filters: Mapping[str, list[str]] | None) -> str | None:
     # The API wants {"key": {"value": true}}; docker sends the map form.
     if not filters:
         return None
-    return json.dumps({k: dict.fromkeys(v, True) for k, v in filters.items()})
+    return wirejson.dumps({k: dict.fromkeys(v, True) for k, v in filters.items()})
 
 
 def _q(name: str) -> str:
@@ -238,6 +237,73 @@ class EngineAPI:
         self.http.request(
             "POST", f"/exec/{_q(eid)}/resize", params={"h": height, "w": width}
         ).read()
+
+    # ------------------------------------------------------------ volumes
+    def volumes(self, *, filters: Mapping[str, list[str]] | None = None) -> JSON:
+        """GET /volumes -> {"Volumes": [...], "Warnings": [...]}"""
+        return self.http.get_json("/volumes", {"filters": _filters(filters)})
+
+    def volume_create(self, body: JSON) -> JSON:
+        """POST /volumes/create"""
+        return self.http.post_json("/volumes/create", body)
+
+    def volume_inspect(self, name: str) -> JSON:
+        """GET /volumes/{name}"""
+        return self.http.get_json(f"/volumes/{_q(name)}")
+
+    def volume_remove(self, name: str, *, force: bool = False) -> None:
+        """DELETE /volumes/{name}?force="""
+        self.http.request("DELETE", f"/volumes/{_q(name)}", params={"force": force or None}).read()
+
+    def volume_prune(self, *, filters: Mapping[str, list[str]] | None = None) -> JSON:
+        """POST /volumes/prune?filters="""
+        return self.http.post_json("/volumes/prune", None, {"filters": _filters(filters)})
+
+    # ------------------------------------------------------------ archive (cp)
+    def container_stat_path(self, cid: str, path: str) -> JSON:
+        """HEAD /containers/{id}/archive?path= -> the X-Docker-Container-Path-Stat JSON."""
+        response = self.http.request(
+            "HEAD", f"/containers/{_q(cid)}/archive", params={"path": path}
+        )
+        response.read()
+        return _path_stat(response)
+
+    def container_get_archive(self, cid: str, path: str) -> tuple[Response, JSON]:
+        """GET /containers/{id}/archive?path= -> (tar stream response, path stat)."""
+        response = self.http.request("GET", f"/containers/{_q(cid)}/archive", params={"path": path})
+        return response, _path_stat(response)
+
+    def container_put_archive(
+        self,
+        cid: str,
+        path: str,
+        data: BinaryIO,
+        *,
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> None:
+        """PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID= (tar body)."""
+        params = {
+            "path": path,
+            "noOverwriteDirNonDir": no_overwrite_dir_non_dir or None,
+            "copyUIDGID": copy_uid_gid or None,
+        }
+        self.http.request(
+            "PUT",
+            f"/containers/{_q(cid)}/archive",
+            params=params,
+            data=data,
+            headers={"Content-Type": "application/x-tar"},
+        ).read()
+
+
+def _path_stat(response: Response) -> JSON:
+    import base64
+
+    raw = response.headers.get("x-docker-container-path-stat")
+    if not raw:
+        return {}
+    return wirejson.loads(base64.b64decode(raw))
 
 
 def _exec_start_body(detach: bool, tty: bool, console_size: tuple[int, int] | None) -> JSON:

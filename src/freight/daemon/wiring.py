@@ -12,6 +12,7 @@ from pathlib import Path
 
 from freight.apiserver.http import ApiServer
 from freight.apiserver.router import Router
+from freight.apiserver.routes_archive import ArchiveRoutes
 from freight.apiserver.routes_commit import CommitRoutes
 from freight.apiserver.routes_containers import ContainerRoutes
 from freight.apiserver.routes_exec import ExecRoutes
@@ -19,6 +20,7 @@ from freight.apiserver.routes_images import ImageRoutes
 from freight.apiserver.routes_networks import NetworkRoutes
 from freight.apiserver.routes_prune import PruneRoutes
 from freight.apiserver.routes_system import SystemRoutes
+from freight.apiserver.routes_volumes import VolumeRoutes
 from freight.content import ContentStore
 from freight.daemon.config import DaemonConfig
 from freight.errors import InvalidArgument
@@ -30,6 +32,7 @@ from freight.services.images import ImageService
 from freight.services.networking import start_networking
 from freight.services.networks import NetworkService
 from freight.services.tasks import ForkServer
+from freight.services.volumes import VolumeService
 from freight.snapshots import OverlaySnapshotter
 
 log = logging.getLogger("freightd")
@@ -45,6 +48,7 @@ class Daemon:
     async def close(self) -> None:
         await self.server.close()
         self.containers.tasks.close()
+        self.containers.mounts.volumes.close()
         if self.networks is not None:
             await asyncio.to_thread(self.networks.close)
         if self.containers.tasks.forkserver is not None:
@@ -81,8 +85,16 @@ async def build(cfg: DaemonConfig) -> Daemon:
     images = ImageService(content, snapshots, meta)
     forkserver = ForkServer(cfg.exec_root)
     await asyncio.to_thread(forkserver.start)
+    volumes = VolumeService(cfg.data_root / "volumes")
     containers = ContainerService(
-        meta, images, cfg.data_root, cfg.exec_root, tuple(runtimes), cfg.cgroup_parent, forkserver
+        meta,
+        images,
+        cfg.data_root,
+        cfg.exec_root,
+        tuple(runtimes),
+        cfg.cgroup_parent,
+        forkserver,
+        volumes=volumes,
     )
     await asyncio.to_thread(images.collect_garbage)
     networks = await start_networking(
@@ -95,6 +107,8 @@ async def build(cfg: DaemonConfig) -> Daemon:
     router = Router()
     ContainerRoutes(containers, cfg.default_runtime).register(router)
     ImageRoutes(images).register(router)
+    VolumeRoutes(volumes).register(router)
+    ArchiveRoutes(containers).register(router)
     ExecRoutes(ExecService(containers)).register(router)
     NetworkRoutes(networks, containers).register(router)
     daemon_id = hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:36]

@@ -35,12 +35,14 @@ from freight.metadata.store import ContainerRow, MetadataStore
 from freight.services import logs as logfile
 from freight.services import mounting, specgen
 from freight.services.clock import now_rfc3339
+from freight.services.containermounts import ContainerMounts
 from freight.services.images import ImageService
 from freight.services.model import Container, ContainerConfig, ContainerState, HostSettings
 from freight.services.names import random_name, validate_name
 from freight.services.shimio import send_resize
 from freight.services.tasks import ExitStatus, ForkServer, StdioOptions, TaskManager
 from freight.services.usergroup import resolve_user
+from freight.services.volumes import VolumeService
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ class ContainerService:
         runtimes: tuple[str, ...] = ("freight",),
         cgroup_parent: str = "freight",
         forkserver: ForkServer | None = None,
+        volumes: VolumeService | None = None,
     ) -> None:
         self.meta = meta
         self.images = images
@@ -98,6 +101,9 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, _Waiters] = {}
+        self.mounts = ContainerMounts(
+            volumes or VolumeService(data_root / "volumes"), self.list, self.get
+        )
         for row in meta.containers():
             c = Container.from_record(row.record)
             self._containers[c.id] = c
@@ -134,13 +140,12 @@ class ContainerService:
         warnings = validate_host(req.host, self.runtimes)
         if self.network is not None:
             self.network.validate(req.host, req.endpoints)  # a bad network fails the create
-        for bind in req.host.extra.get("Binds") or []:
-            specgen.parse_bind(bind)  # a bad -v fails the create, not the start
         cid = secrets.token_hex(32)
         config = merge_image_config(req.config, self.images.default_config(image.id))
         path, args = command_of(config)
         if not path:
             raise InvalidArgument("no command specified")
+        mounts = self.mounts.plan(req.host.extra, config.volumes)  # creates volumes
         files = self._files_dir(cid)
         c = Container(
             id=cid,
@@ -153,8 +158,13 @@ class ContainerService:
             args=args,
             log_path=str(files / f"{cid}-json.log"),
             snapshot_key=SNAPSHOT_PREFIX + cid,
+            mounts=mounts,
         )
-        await asyncio.to_thread(self.images.prepare_rootfs, image.id, c.snapshot_key)
+        try:
+            await asyncio.to_thread(self.images.prepare_rootfs, image.id, c.snapshot_key)
+        except BaseException:
+            self.mounts.remove_anonymous(mounts)
+            raise
         files.mkdir(parents=True, exist_ok=True)
         Path(c.log_path).touch(0o640)  # attach opens it before the shim writes
         try:
@@ -162,6 +172,7 @@ class ContainerService:
         except AlreadyExists:
             self.images.remove_rootfs(c.snapshot_key)
             shutil.rmtree(files, ignore_errors=True)
+            self.mounts.remove_anonymous(mounts)
             self._check_name_free(name)
             raise
         self._containers[cid] = c
@@ -233,12 +244,18 @@ class ContainerService:
             mounting.mount_all(self.images.rootfs_mounts(c.snapshot_key), paths.rootfs)
         files = self._files_dir(c.id)
         write_etc_files(files, c)
-        for bind in c.host.extra.get("Binds") or []:
-            # As `docker run -v`: a missing host directory is created.
-            Path(specgen.parse_bind(bind)[0]).mkdir(parents=True, exist_ok=True)
         user = resolve_user(paths.rootfs, c.config.user)
+        volume_mounts = self.mounts.prepare(c, paths.rootfs)  # volumes, copy-up, -v dirs
         spec = specgen.generate(
-            specgen.SpecInputs(c, paths.rootfs, user, files, self.cgroup_parent, self.init_binary)
+            specgen.SpecInputs(
+                c,
+                paths.rootfs,
+                user,
+                files,
+                self.cgroup_parent,
+                self.init_binary,
+                mounts=volume_mounts,
+            )
         )
         if self.network is not None:
             specgen.set_network(spec, self.network.setup(c, files))
@@ -249,6 +266,7 @@ class ContainerService:
         if os.path.ismount(paths.rootfs):
             mounting.unmount(paths.rootfs)
         shutil.rmtree(paths.bundle, ignore_errors=True)
+        self.mounts.release(c)
         if self.network is not None:
             self.network.teardown(c.id)
 
@@ -281,7 +299,8 @@ class ContainerService:
 
     async def _auto_remove(self, cid: str) -> None:
         try:
-            await self.remove(cid, force=True)
+            # As docker: --rm takes the container's anonymous volumes too.
+            await self.remove(cid, force=True, volumes=True)
         except FreightError as e:
             log.warning("auto-remove of %s failed: %s", cid[:12], e)
 
@@ -296,6 +315,8 @@ class ContainerService:
             status = self.tasks.restore(c.id)
             if status is not None:
                 self._task_exited(c.id, status)
+            else:
+                self.mounts.restore(c)
 
     # stop / kill ------------------------------------------------------------
 
@@ -411,6 +432,8 @@ class ContainerService:
             self.meta.delete_container(c.id)
             del self._containers[c.id]
             self._locks.pop(c.id, None)
+        if volumes:
+            await asyncio.to_thread(self.mounts.remove_anonymous, c.mounts)
         for hook in self.on_removed:
             hook(c.id)
         waiters = self._waiters.pop(c.id, _Waiters())
@@ -446,6 +469,11 @@ class ContainerService:
             handle.close()
 
     # bookkeeping ------------------------------------------------------------
+
+    def lock(self, cid: str) -> asyncio.Lock:
+        """The container's lock: held by start and remove, and by `cp` on a
+        stopped container while its rootfs is mounted for the copy."""
+        return self._lock(cid)
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())

@@ -64,6 +64,29 @@ class HostSettings:
 
 
 @dataclass
+class MountPoint:
+    """One mount of a container (Docker's MountPoint), settled at create.
+
+    `source` is the host path of a bind; a volume's is looked up by `name` at
+    start. `copy_data`: the image's content at `destination` is copied into
+    the volume at the first start if the volume is empty (cleared after).
+    """
+
+    type: str  # bind | volume | tmpfs
+    destination: str
+    source: str = ""
+    name: str = ""
+    driver: str = ""
+    rw: bool = True
+    mode: str = ""  # as given: "ro", "z", "ro,Z" ("" for --mount)
+    propagation: str = ""
+    copy_data: bool = False
+    anonymous: bool = False  # removed with the container (rm -v, --rm)
+    create_source: bool = False  # -v: a missing host directory is created
+    options: list[str] = field(default_factory=list)  # tmpfs: size=…, mode=…
+
+
+@dataclass
 class ContainerState:
     status: str = "created"  # created | running | paused | restarting | removing | exited | dead
     pid: int = 0
@@ -92,6 +115,7 @@ class Container:
     restart_count: int = 0
     log_path: str = ""
     snapshot_key: str = ""
+    mounts: list[MountPoint] = field(default_factory=list)
 
     def to_record(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -105,6 +129,7 @@ class Container:
                 "config": ContainerConfig(**raw["config"]),
                 "host": HostSettings(**raw["host"]),
                 "state": ContainerState(**raw["state"]),
+                "mounts": [MountPoint(**m) for m in raw.get("mounts") or []],
             }
         )
 

@@ -9,11 +9,10 @@ The output is OCI runtime config.json (validated against the schema in tests).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freight.errors import InvalidArgument
 from freight.linux.capabilities import CAP_NUMBERS
 from freight.services.model import Container, ExecConfig
 from freight.services.usergroup import ExecUser
@@ -62,6 +61,8 @@ class SpecInputs:
     files_dir: Path  # holds hostname, hosts, resolv.conf for bind mounts
     cgroup_parent: str = "freight"
     init_binary: Path | None = None  # --init: a static reaper bound at /sbin/docker-init
+    # Volumes, binds and tmpfs of the container (services.containermounts), parents first.
+    mounts: list[dict[str, Any]] = field(default_factory=list)
 
 
 INIT_PATH = "/sbin/docker-init"
@@ -70,7 +71,10 @@ INIT_PATH = "/sbin/docker-init"
 def generate(inputs: SpecInputs) -> dict[str, Any]:
     c = inputs.container
     process = _process(c, inputs.user)
-    mounts = _mounts(inputs.files_dir) + [bind_mount(b) for b in c.host.extra.get("Binds") or []]
+    # A user's mount at /dev/shm or /etc/hosts replaces Docker's default one, as in moby.
+    taken = {m["destination"] for m in inputs.mounts}
+    mounts = [m for m in _mounts(inputs.files_dir) if m["destination"] not in taken]
+    mounts += inputs.mounts
     if c.host.extra.get("Init") and inputs.init_binary is not None:
         # As Docker: the reaper is PID 1 and runs the command as its child.
         process["args"] = [INIT_PATH, "--", *process["args"]]
@@ -173,36 +177,6 @@ def capabilities(add: list[str], drop: list[str]) -> list[str]:
     caps = [] if "ALL" in drops else [c for c in DEFAULT_CAPS if c not in drops]
     caps += sorted(a for a in adds - {"ALL"} if a not in caps)
     return caps
-
-
-def parse_bind(spec: str) -> tuple[str, str, list[str]]:
-    """`-v /host:/ctr[:ro|rw][,z]` → (source, destination, options)."""
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    source, dest = parts[0], parts[1]
-    modes = parts[2].split(",") if len(parts) == 3 else []
-    if not source.startswith("/"):
-        raise InvalidArgument(
-            f"invalid volume specification: '{spec}': named volumes are not supported yet; "
-            "give an absolute host path"
-        )
-    if not dest.startswith("/"):
-        raise InvalidArgument(f"invalid mount config: mount path must be absolute: '{dest}'")
-    unknown = [m for m in modes if m not in ("ro", "rw", "z", "Z")]
-    if unknown:
-        raise InvalidArgument(f"invalid mode: {unknown[0]}")
-    return source, dest, ["ro"] if "ro" in modes else []
-
-
-def bind_mount(spec: str) -> dict[str, Any]:
-    source, dest, extra = parse_bind(spec)
-    return {
-        "destination": dest,
-        "type": "bind",
-        "source": source,
-        "options": ["rbind", "rprivate", *extra],
-    }
 
 
 def _mounts(files_dir: Path) -> list[dict[str, Any]]:

@@ -81,6 +81,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Show the freight version information",
     ),
     "info": ("freight.cli.commands.system", "info_main", "Display system-wide information"),
+    "cp": (
+        "freight.cli.commands.cp",
+        "main",
+        "Copy files/folders between a container and the local filesystem",
+    ),
 }
 
 # Management commands: "freight image ls" -> COMMANDS["images"], etc.
@@ -155,6 +160,22 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "df": ("freight.cli.commands.prune", "system_df_main", "Show docker disk usage"),
             "prune": ("freight.cli.commands.prune", "system_prune_main", "Remove unused data"),
             "info": COMMANDS["info"],
+        },
+    ),
+    "volume": (
+        "Manage volumes",
+        {
+            "create": ("freight.cli.commands.volume", "create_main", "Create a volume"),
+            "ls": ("freight.cli.commands.volume", "ls_main", "List volumes"),
+            "list": ("freight.cli.commands.volume", "ls_main", "List volumes"),
+            "inspect": (
+                "freight.cli.commands.volume",
+                "inspect_main",
+                "Display detailed information on one or more volumes",
+            ),
+            "rm": ("freight.cli.commands.volume", "rm_main", "Remove one or more volumes"),
+            "remove": ("freight.cli.commands.volume", "rm_main", "Remove one or more volumes"),
+            "prune": ("freight.cli.commands.volume", "prune_main", "Remove unused local volumes"),
         },
     ),
     "network": (
