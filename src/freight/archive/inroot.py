@@ -202,20 +202,64 @@ def extract(stream: BinaryIO, root_fd: int, dest: str, opts: ExtractOptions) -> 
     return count
 
 
+def resolve(root_fd: int, path: str, max_links: int = 40) -> str:
+    """The container path `path` leads to, every symlink followed inside the root.
+
+    Each component is looked at from a directory fd opened in the root, so
+    the walk never touches anything outside it. Missing components are kept
+    as they are (the path may be about to be created).
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        try:
+            dfd = openat2(root_fd, "/".join(resolved) or ".", os.O_PATH | os.O_DIRECTORY)
+        except OSError:
+            resolved.append(name)
+            continue
+        try:
+            target = os.readlink(name, dir_fd=dfd)
+        except OSError:
+            resolved.append(name)
+            continue
+        finally:
+            os.close(dfd)
+        links += 1
+        if links > max_links:
+            raise errors.InvalidArgument(f"too many levels of symbolic links: {path}")
+        if target.startswith("/"):
+            resolved = []
+        parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+    return "/" + "/".join(resolved)
+
+
 def _parent_fd(root_fd: int, path: str) -> int:
-    """The fd of `path`'s parent directory, creating missing directories (0755)."""
+    """The fd of `path`'s parent directory, creating missing directories (0755) —
+    also where a symlink on the way points at something that does not exist yet:
+    that is created inside the root, where the link leads for the container."""
     parent = posixpath.dirname(path)
     try:
         return open_dir(root_fd, parent)
     except FileNotFoundError:
-        if parent in ("", "/"):
-            raise
-    grand = _parent_fd(root_fd, parent)
+        pass
+    current = openat2(root_fd, ".", _DIR_FLAGS)
     try:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(posixpath.basename(parent), 0o755, dir_fd=grand)
-    finally:
-        os.close(grand)
+        for part in [p for p in resolve(root_fd, parent).split("/") if p]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=current)
+            nxt = openat2(current, part, _DIR_FLAGS)
+            os.close(current)
+            current = nxt
+    except BaseException:
+        os.close(current)
+        raise
+    os.close(current)
     return open_dir(root_fd, parent)
 
 

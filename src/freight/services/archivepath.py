@@ -185,39 +185,8 @@ def _not_found(path: str, ref: str) -> NotFound:
 
 
 def resolve_link(root_fd: int, path: str) -> str:
-    """The container path `path` leads to, following every symlink inside the root.
-
-    Only for reporting (`linkTarget`): the walk looks at each component from
-    a directory fd opened in the root, so it never touches the host's files.
-    """
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        try:
-            dfd = openat2(root_fd, "/".join(resolved) or ".", os.O_PATH | os.O_DIRECTORY)
-        except OSError:
-            resolved.append(name)
-            continue
-        try:
-            target = os.readlink(name, dir_fd=dfd)
-        except OSError:
-            resolved.append(name)
-            continue
-        finally:
-            os.close(dfd)
-        links += 1
-        if links > MAX_LINKS:
-            raise InvalidArgument(f"too many levels of symbolic links: {path}")
-        if target.startswith("/"):
-            resolved = []
-        parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-    return "/" + "/".join(resolved)
+    """Where `path` leads inside the root (for `linkTarget` and moby's checks)."""
+    return inroot.resolve(root_fd, path, MAX_LINKS)
 
 
 def stat_path(root: ContainerRoot, path: str, ref: str) -> PathStat:
