@@ -122,6 +122,7 @@ class ContainerRoutes:
         if not (query.stdout or query.stderr):
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
         c = self.containers.get(req.params["id"])
+        self.containers.check_logs_readable(c)
         entries = self.containers.logs(c.id, query)
         return StreamingResponse(
             _frames(entries, c.config.tty, q.bool("timestamps")), content_type=_stream_type(c)

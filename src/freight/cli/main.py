@@ -3,8 +3,8 @@
 Owns: parsing the global options (``-H``, ``-D``, ``--log-level``,
 ``--version``), finding the command in the lazy table and importing only
 its module, and turning errors into docker's messages and exit statuses
-(usage errors 125; daemon errors 125 for run/create and 1 otherwise, as
-docker; Ctrl-C 130).
+(usage errors 125; daemon errors 125 for run and 1 otherwise, as docker;
+Ctrl-C 130).
 
 Start time matters: this module imports only ``os``, ``sys`` and the flag
 parser. ``json``, ``socket`` and the command modules load on demand.
@@ -180,11 +180,11 @@ def _main(argv: list[str]) -> int:
         return _unexpected(exc, "-D" in argv or "--debug" in argv, failure_status(rest))
 
 
-STATUS_ERROR_COMMANDS = {"run", "create"}
+STATUS_ERROR_COMMANDS = {"run"}  # docker 28's create exits 1 on a daemon error (checked)
 
 
 def failure_status(command_words: list[str]) -> int:
-    """docker exits 125 when run/create fail, 1 when any other command does."""
+    """docker exits 125 when run fails, 1 when any other command does."""
     words = [a for a in command_words if not a.startswith("-")][:2]
     if words and words[0] == "container":
         words = words[1:]

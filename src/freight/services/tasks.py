@@ -145,7 +145,7 @@ class TaskManager:
     async def launch_container(
         self,
         container_id: str,
-        log_path: Path,
+        log_path: Path | None,
         runtime: str,
         stdio: StdioOptions,
         wait_attach: bool,
@@ -155,8 +155,10 @@ class TaskManager:
         paths = self.paths(container_id)
         args = [
             *self._common_args(container_id, paths.bundle, runtime),
-            "--state-dir", str(paths.bundle), "--log-path", str(log_path), *stdio.shim_args(),
+            "--state-dir", str(paths.bundle), *stdio.shim_args(),
         ]  # fmt: skip
+        if log_path is not None:  # None: the "none" log driver
+            args += ["--log-path", str(log_path)]
         if wait_attach:
             args.append("--wait-attach")
         return await self.launch(container_id, paths.bundle, args)

@@ -1,7 +1,7 @@
 """The shim's command line, parsed without argparse (which costs more memory than the loop).
 
     --id ID --bundle DIR --state-dir DIR --runtime freight|runc --runtime-root DIR --ready-fd N
-    container:  --log-path FILE
+    container:  [--log-path FILE]  (without it, no log: the "none" log driver)
     exec:       --exec-id EID --process FILE   (an OCI process JSON; no log)
     either:     [--stdin] [--tty] [--console-size HxW] [--wait-attach] [--client-fd N]
 
@@ -65,7 +65,7 @@ def parse_args(argv: list[str]) -> Options:
         else:
             raise SystemExit(f"freight-shim: unknown option {arg}")
     exec_mode = "exec-id" in values or "process" in values
-    required = _REQUIRED + (("exec-id", "process") if exec_mode else ("log-path",))
+    required = _REQUIRED + (("exec-id", "process") if exec_mode else ())
     missing = [k for k in required if k not in values]
     if missing:
         raise SystemExit(f"freight-shim: missing --{missing[0]}")
