@@ -293,4 +293,4 @@ def test_cp_errors(freightd, tmp_path, running) -> None:
     assert result.returncode == 1
     assert "archive/tar: invalid tar header" in result.stderr.decode()
     result = freightd.cli("cp", f"{running}:/nonexistent", str(tmp_path))
-    assert f"No such container:path: {running}:/nonexistent" in result.stderr.decode()
+    assert "Could not find the file /nonexistent in container" in result.stderr.decode()

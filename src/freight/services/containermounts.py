@@ -45,6 +45,10 @@ TMPFS_DEFAULTS = ["noexec", "nosuid", "nodev"]
 def parse_bind(spec: str) -> MountPoint:
     """One `HostConfig.Binds` entry: `src:dst[:mode,...]`, src a host path or a volume name."""
     parts = spec.split(":")
+    if len(parts) == 2 and parts[0].startswith("/") and _is_mode_list(parts[1]):
+        parts = ["", parts[0], parts[1]]  # "/ctr:ro": an anonymous volume, as moby reads it
+    if len(parts) == 1 or (len(parts) == 3 and not parts[0]):
+        return _anonymous_bind(spec, parts)
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     source, dest = parts[0], parts[1]
@@ -85,6 +89,31 @@ def parse_bind(spec: str) -> MountPoint:
         if not mp.mode:
             mp.mode = "z"
     return mp
+
+
+def _is_mode_list(text: str) -> bool:
+    modes = [m for m in text.split(",") if m]
+    return bool(modes) and all(m in BIND_MODES or m in PROPAGATIONS for m in modes)
+
+
+def _anonymous_bind(spec: str, parts: list[str]) -> MountPoint:
+    """`/ctr` or `/ctr:ro` in Binds (docker-py's `volumes=["/ctr"]`): a new anonymous volume."""
+    dest = parts[-2] if len(parts) == 3 else parts[0]
+    modes = [m for m in parts[2].split(",") if m] if len(parts) == 3 else []
+    if not dest.startswith("/"):
+        raise InvalidArgument(
+            f"invalid volume specification: '{spec}': invalid mount config for type "
+            f"\"volume\": invalid mount path: '{dest}' mount path must be absolute"
+        )
+    return MountPoint(
+        type="volume",
+        destination=posixpath.normpath(dest),
+        driver="local",
+        rw="ro" not in modes,
+        mode=parts[2] if len(parts) == 3 else "",
+        copy_data="nocopy" not in modes,
+        anonymous=True,
+    )
 
 
 def _mount_error(kind: str, text: str) -> InvalidArgument:

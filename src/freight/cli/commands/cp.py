@@ -96,7 +96,7 @@ def _expand_remote(session: Session, container: str, path: str) -> list[str]:
         pass
     matches = session.api.http.get_json(f"/freight/containers/{container}/glob", {"pattern": path})
     if not matches:
-        raise CliError(f"No such container:path: {container}:{path}")
+        raise CliError(f"Error: No such container:path: {container}:{path}")
     return matches
 
 
@@ -126,18 +126,13 @@ def _copy_out(session: Session, container: str, path: str, dest: str, follow: bo
         try:
             st = session.api.container_stat_path(container, path)
         except ApiError as exc:
-            if exc.status == 404:
-                raise CliError(f"No such container:path: {container}:{path}") from None
+            if exc.status == 404:  # HEAD has no body to say why
+                raise CliError(f"Error: No such container:path: {container}:{path}") from None
             raise
         if st.get("mode", 0) & GO_SYMLINK and st.get("linkTarget"):
             rebase = posixpath.basename(path.rstrip("/"))
             path = st["linkTarget"]
-    try:
-        response, st = session.api.container_get_archive(container, path)
-    except ApiError as exc:
-        if exc.status == 404:
-            raise CliError(f"No such container:path: {container}:{path}") from None
-        raise
+    response, st = session.api.container_get_archive(container, path)
     src_is_dir = bool(st.get("mode", 0) & GO_DIR)
     src_base = st.get("name") or posixpath.basename(path)
     # The root's archive ("/") has its entries at the top, like "dir/.".
