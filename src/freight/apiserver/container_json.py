@@ -100,6 +100,11 @@ def parse_host(raw: dict[str, Any], default_runtime: str) -> HostSettings:
     host.security_opt = list(raw.get("SecurityOpt") or [])
     host.network_mode = raw.get("NetworkMode") or "default"
     host.restart_policy = raw.get("RestartPolicy") or {"Name": "no"}
+    log_config = raw.get("LogConfig") or {}
+    if not isinstance(log_config, dict):
+        raise InvalidArgument("invalid HostConfig.LogConfig: must be a JSON object")
+    host.log_type = log_config.get("Type") or "json-file"
+    host.log_opts = {str(k): str(v) for k, v in (log_config.get("Config") or {}).items()}
     return host
 
 
@@ -139,7 +144,7 @@ def host_config_json(c: Container) -> dict[str, Any]:
         "NetworkMode": h.network_mode,
         "PortBindings": {},
         "RestartPolicy": h.restart_policy,
-        "LogConfig": {"Type": h.log_type, "Config": {}},
+        "LogConfig": {"Type": h.log_type, "Config": h.log_opts},
         "Binds": None,
         "CapAdd": h.cap_add or None,
         "CapDrop": h.cap_drop or None,
@@ -150,6 +155,7 @@ def host_config_json(c: Container) -> dict[str, Any]:
     }
     for key, (attr, _) in _HOST_FIELDS.items():
         out[key] = getattr(h, attr)
+    out["LogConfig"] = {"Type": h.log_type, "Config": h.log_opts}  # the default filled in
     return out
 
 

@@ -52,6 +52,8 @@ def container_flags() -> list[Flag]:
         Flag("interactive", "i", help="Keep STDIN open even if not attached"),
         Flag("label", "l", "list", "Set meta data on a container"),
         Flag("label-file", "", "list", "Read in a line delimited file of labels"),
+        Flag("log-driver", "", "string", "Logging driver for the container"),
+        Flag("log-opt", "", "list", "Log driver options"),
         Flag("memory", "m", "string", "Memory limit", type_name="bytes", convert=ram_in_bytes),
         Flag(
             "mount",
@@ -196,6 +198,21 @@ def label_map(files: list[str], values: list[str]) -> dict[str, str]:
     return labels
 
 
+def log_config(opts: dict[str, Any]) -> dict[str, Any] | None:
+    """--log-driver/--log-opt k=v → HostConfig.LogConfig."""
+    if not (opts.get("log_driver") or opts.get("log_opt")):
+        return None
+    options = {}
+    for item in opts["log_opt"]:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(
+                f'invalid argument "{item}" for "--log-opt" flag: expected key=value', 125
+            )
+        options[key] = value
+    return {"Type": opts["log_driver"] or "", "Config": options}
+
+
 def create_body(opts: dict[str, Any], image: str, cmd: list[str], detach: bool) -> dict[str, Any]:
     """The JSON body of POST /containers/create for these options."""
     streams = set(opts["attach"])
@@ -251,4 +268,6 @@ def host_config(opts: dict[str, Any]) -> dict[str, Any]:
             host[key] = opts[flag]
     if opts.get("read_only"):
         host["ReadonlyRootfs"] = True
+    if (logging := log_config(opts)) is not None:
+        host["LogConfig"] = logging
     return host

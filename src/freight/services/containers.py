@@ -30,6 +30,7 @@ from freight.errors import (
     FreightError,
     InvalidArgument,
     NotFound,
+    NotImplementedYet,
 )
 from freight.metadata.store import ContainerRow, MetadataStore
 from freight.services import logs as logfile
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 DEFAULT_STOP_TIMEOUT_S = 10
 MIN_MEMORY = 6 * 1024 * 1024
 SNAPSHOT_PREFIX = "container-"
+# "none" keeps no log (attach still works; `logs` is refused, as dockerd).
+LOG_DRIVERS = ("json-file", "none")
+START_FAILED = 128  # exit code of a container whose start failed outside the process (dockerd: 128)
 
 
 @dataclass
@@ -208,6 +212,7 @@ class ContainerService:
                 return False
             if c.state.status == "removing":
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            self.tasks.expect_migration()
             await self._start_task(c)
             return True
 
@@ -217,7 +222,11 @@ class ContainerService:
             await asyncio.to_thread(self._prepare_bundle, c)
             waiters = self._waiters.setdefault(c.id, _Waiters())
             launch = await self.tasks.launch_container(
-                c.id, Path(c.log_path), c.host.runtime, stdio_options(c), bool(waiters.launched)
+                c.id,
+                Path(c.log_path) if c.host.log_type != "none" else None,
+                c.host.runtime,
+                stdio_options(c),
+                bool(waiters.launched),
             )
             _resolve(waiters.launched, None)
             pid = await self.tasks.container_ready(launch)
@@ -228,6 +237,13 @@ class ContainerService:
             self._wake_exit_waiters(c.id, ExitStatus(e.exit_code, now_rfc3339()))
             if c.host.auto_remove:  # as dockerd: a --rm container that cannot start is removed
                 asyncio.get_running_loop().create_task(self._auto_remove(c.id))
+            raise
+        except Exception as e:
+            # Nothing ran: record why, and end the streams of clients attached before start.
+            await asyncio.to_thread(self._teardown_bundle, c)
+            c.state = replace(c.state, exit_code=START_FAILED, error=str(e))
+            self._save(c)
+            self._wake_exit_waiters(c.id, ExitStatus(START_FAILED, now_rfc3339()))
             raise
         except BaseException:
             await asyncio.to_thread(self._teardown_bundle, c)
@@ -455,6 +471,10 @@ class ContainerService:
 
     # logs -------------------------------------------------------------------
 
+    def check_logs_readable(self, c: Container) -> None:
+        if c.host.log_type == "none":
+            raise NotImplementedYet("configured logging driver does not support reading")
+
     async def logs(self, ref: str, query: logfile.LogQuery) -> AsyncIterator[logfile.LogEntry]:
         c = self.get(ref)
         path = Path(c.log_path)
@@ -520,6 +540,8 @@ def command_of(config: ContainerConfig) -> tuple[str, list[str]]:
 
 def validate_host(host: HostSettings, runtimes: tuple[str, ...]) -> list[str]:
     """Docker's checks of resource settings, with its messages; returns warnings."""
+    if host.log_type not in LOG_DRIVERS:
+        raise InvalidArgument(f"logger: no log driver named '{host.log_type}' is registered")
     if host.memory and host.memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if host.memory_swap > 0 and not host.memory:

@@ -59,7 +59,8 @@ class HostSettings:
     security_opt: list[str] = field(default_factory=list)
     network_mode: str = "default"
     restart_policy: dict[str, Any] = field(default_factory=lambda: {"Name": "no"})
-    log_type: str = "json-file"
+    log_type: str = "json-file"  # a LOG_DRIVERS name
+    log_opts: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # accepted HostConfig keys echoed back
 
 
