@@ -12,6 +12,7 @@ their own: on the session daemon they would take other tests' images.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -200,6 +201,22 @@ def test_export_import_round_trip(freightd, names, tmp_path: Path) -> None:
     assert ok(freightd.cli("run", "--rm", f"{repo}:flat", "cat", "/x")) == "exported\n"
     [doc] = json.loads(ok(freightd.cli("image", "inspect", f"{repo}:flat")))
     assert len(doc["RootFS"]["Layers"]) == 1
+
+
+def test_export_of_running_container(freightd, names) -> None:
+    name = names()
+    ok(freightd.cli("run", "-d", "--name", name, "busybox", "sh", "-c",
+                    "echo live > /live; exec sleep 600"))  # fmt: skip
+    deadline = time.monotonic() + 10
+    listed: list[str] = []
+    while "live" not in listed and time.monotonic() < deadline:
+        exported = freightd.cli("export", name)
+        assert exported.returncode == 0, exported.stderr.decode()
+        with tarfile.open(fileobj=io.BytesIO(exported.stdout)) as tar:
+            listed = tar.getnames()
+        time.sleep(0.05)
+    assert "live" in listed and "bin/busybox" in listed
+    assert not any(n.startswith("proc/") for n in listed)  # the container's mounts stay out
 
 
 # save / load ------------------------------------------------------------------------
