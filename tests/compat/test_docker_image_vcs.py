@@ -104,6 +104,10 @@ def test_docker_py_commit_save_load(client: docker.DockerClient, name: str) -> N
     assert image.tags == [f"{name}:1"]
     assert image.history()[0]["Comment"] == "py step"
     assert client.containers.run(f"{name}:1", remove=True) == b"py\n"
+    with_conf = container.commit(repository=name, tag="conf", conf={"Labels": {"fx.conf": "1"},
+                                                                    "Env": ["FROM_CONF=1"]})  # fmt: skip
+    assert with_conf.labels == {"fx.conf": "1"}
+    assert "FROM_CONF=1" in with_conf.attrs["Config"]["Env"]
     data = b"".join(image.save(named=True))
     client.images.remove(f"{name}:1")
     [loaded] = client.images.load(data)
