@@ -19,10 +19,11 @@ import pytest
 from freight.content import ContentStore
 from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
+from freight.oci import mediatypes
 from freight.oci.digest import Digest
 from freight.oci.image import HistoryEntry
 from freight.services import archives
-from freight.services.images import ImageService, NewLayer
+from freight.services.images import ImageService, NewLayer, host_architecture
 from freight.services.model import ContainerConfig
 from freight.snapshots import OverlaySnapshotter
 
@@ -211,3 +212,33 @@ def test_store_image_refuses_diff_ids_that_do_not_match(images: ImageService) ->
     with pytest.raises(InvalidArgument, match="diff id"):
         images.store_image(config, [wrong], ["x:1"])
     assert images.meta.images() == []
+
+
+def test_load_containerd_style_nested_index_for_this_platform(images: ImageService) -> None:
+    """Docker's containerd store saves an index per image: one manifest per platform
+    (only this host's blobs present) and attestation manifests for "unknown"."""
+    make_image(images, "app:1", {"a": b"1"})
+    files = members(saved(images, "app:1"))
+    images.remove("app:1")
+    [entry] = json.loads(files["index.json"])["manifests"]
+    arch = host_architecture()
+    nested = json.dumps({
+        "schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
+        "manifests": [
+            {"mediaType": mediatypes.OCI_MANIFEST, "digest": "sha256:" + "a" * 64, "size": 10,
+             "platform": {"architecture": "unknown", "os": "unknown"}},
+            {"mediaType": mediatypes.OCI_MANIFEST, "digest": "sha256:" + "b" * 64, "size": 10,
+             "platform": {"architecture": "arm64" if arch != "arm64" else "s390x", "os": "linux"}},
+            {"mediaType": entry["mediaType"], "digest": entry["digest"], "size": entry["size"],
+             "platform": {"architecture": arch, "os": "linux"}},
+        ],
+    }).encode()  # fmt: skip
+    nested_digest = hashlib.sha256(nested).hexdigest()
+    files[f"blobs/sha256/{nested_digest}"] = nested
+    files["index.json"] = json.dumps({
+        "schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
+        "manifests": [{"mediaType": mediatypes.OCI_INDEX, "digest": f"sha256:{nested_digest}",
+                       "size": len(nested), "annotations": entry["annotations"]}],
+    }).encode()  # fmt: skip
+    del files["manifest.json"]
+    assert load(images, build_tar(files)) == ["Loaded image: app:1"]
