@@ -39,6 +39,7 @@ from freight.services.changes import apply_changes
 from freight.services.clock import now_rfc3339
 from freight.services.images import ImageService, NewLayer, to_oci_config
 from freight.services.model import Container, ContainerConfig
+from freight.snapshots import Mount
 
 FREEZE_TIMEOUT_S = 10.0
 
@@ -207,7 +208,8 @@ def _frozen(c: Container) -> Iterator[None]:
         _wait_frozen(state, v2)
         yield
     finally:
-        state.write_text("0" if v2 else "THAWED")
+        with contextlib.suppress(OSError):  # the container may have exited meanwhile
+            state.write_text("0" if v2 else "THAWED")
 
 
 def thaw_interrupted(containers: Iterable[Container]) -> None:
@@ -243,11 +245,21 @@ def _wait_frozen(state: Path, v2: bool) -> None:
 
 @contextlib.contextmanager
 def mounted_rootfs(images: ImageService, c: Container, running_rootfs: Path) -> Iterator[Path]:
-    """The container's merged filesystem: its own mount when running, else a temporary one."""
+    """The container's merged filesystem: its own mount when running, else a temporary one.
+
+    The temporary one is read-only, with the container's upper dir as the top lower
+    dir (overlay honours whiteouts and opaque dirs in lower dirs), so it never uses the
+    snapshot's work dir and any number of exports can run side by side.
+    """
     if c.state.running and os.path.ismount(running_rootfs):
         yield running_rootfs
         return
-    mounts = images.snapshots.mounts(c.snapshot_key)
+    upper, lowers = diffs.layer_dirs(images.snapshots.mounts(c.snapshot_key))
+    if lowers:
+        layers = ":".join(str(d) for d in [upper, *lowers])
+        mounts = [Mount("overlay", "overlay", [f"lowerdir={layers}"])]
+    else:
+        mounts = [Mount("bind", str(upper), ["ro", "rbind"])]
     with tempfile.TemporaryDirectory(prefix="freight-export-") as tmp:
         target = Path(tmp)
         mounting.mount_all(mounts, target)
