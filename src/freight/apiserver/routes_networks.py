@@ -90,6 +90,7 @@ class NetworkRoutes:
 
     async def connect(self, req: Request) -> AnyResponse:
         body = await req.json(default={}) or {}
+        self.networks.get(req.params["id"])  # a missing network is the 404, before the container
         c = self.containers.get(str(body.get("Container") or ""))
         endpoint = wire.parse_endpoint(body.get("EndpointConfig"))
         files = self.containers.data_root / "containers" / c.id
@@ -98,6 +99,7 @@ class NetworkRoutes:
 
     async def disconnect(self, req: Request) -> AnyResponse:
         body = await req.json(default={}) or {}
+        self.networks.get(req.params["id"])
         c = self.containers.get(str(body.get("Container") or ""))
         files = self.containers.data_root / "containers" / c.id
         await asyncio.to_thread(

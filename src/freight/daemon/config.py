@@ -29,6 +29,7 @@ FILE_KEYS = {
     "bridge": "bridge",
     "bip": "bip",
     "default-address-pools": "default_address_pools",
+    "dns": "dns",
 }
 
 
@@ -44,6 +45,7 @@ class DaemonConfig:
     bridge: str = "freight0"  # the default network's bridge (created if missing)
     bip: str = ""  # its gateway address and prefix; empty: a free subnet from the pools
     default_address_pools: list[str] = field(default_factory=list)  # base=CIDR,size=N
+    dns: list[str] = field(default_factory=list)  # DNS servers for containers (and upstreams)
 
     @property
     def pid_path(self) -> Path:
@@ -65,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", help="the default bridge's address and prefix, e.g. 10.99.0.1/24")
     p.add_argument("--default-address-pool", action="append", dest="default_address_pools",
                    metavar="base=CIDR,size=N", help="address pool for new networks (repeatable)")  # fmt: skip
+    p.add_argument("--dns", action="append", help="DNS server for containers (repeatable)")
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 

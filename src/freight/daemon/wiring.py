@@ -98,7 +98,13 @@ async def build(cfg: DaemonConfig) -> Daemon:
     )
     await asyncio.to_thread(images.collect_garbage)
     networks = await start_networking(
-        containers, cfg.data_root, cfg.exec_root, cfg.bridge, cfg.bip, cfg.default_address_pools
+        containers,
+        cfg.data_root,
+        cfg.exec_root,
+        cfg.bridge,
+        cfg.bip,
+        cfg.default_address_pools,
+        cfg.dns,
     )
     containers.restore()
     thaw_interrupted(containers.list())  # a commit cut short by a kill left them frozen

@@ -60,16 +60,28 @@ async def forward(wire: bytes, upstreams: list[str], timeout: float = FORWARD_TI
     """Send the query to each upstream in turn; the first answer wins. Raises TimeoutError."""
     loop = asyncio.get_running_loop()
     for server in upstreams:
-        family = socket.AF_INET6 if ":" in server else socket.AF_INET
+        host, port = _server_address(server)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
             try:
-                await loop.sock_connect(sock, (server, 53))
+                await loop.sock_connect(sock, (host, port))
                 await loop.sock_sendall(sock, wire)
                 return await asyncio.wait_for(loop.sock_recv(sock, 65535), timeout)
             except (OSError, TimeoutError):
                 continue
     raise TimeoutError("no upstream resolver answered")
+
+
+def _server_address(server: str) -> tuple[str, int]:
+    """`1.2.3.4`, `1.2.3.4:5353`, `::1` or `[::1]:5353` → (host, port)."""
+    if server.startswith("["):
+        host, _, port = server[1:].partition("]:")
+        return host, int(port or 53)
+    if server.count(":") == 1:
+        host, _, port = server.partition(":")
+        return host, int(port)
+    return server, 53
 
 
 class _Protocol(asyncio.DatagramProtocol):

@@ -17,8 +17,10 @@ from freight.services.containers import ContainerService
 from freight.services.networks import NetworkConfig, NetworkService
 
 
-def network_config(bridge: str, bip: str, pools: list[str]) -> NetworkConfig:
-    cfg = NetworkConfig(bridge=bridge or "freight0", bip=bip or "")
+def network_config(
+    bridge: str, bip: str, pools: list[str], dns: list[str] | None = None
+) -> NetworkConfig:
+    cfg = NetworkConfig(bridge=bridge or "freight0", bip=bip or "", dns=list(dns or []))
     if pools:
         cfg.pools = [ipam.parse_pool(p) for p in pools]
     return cfg
@@ -31,8 +33,9 @@ async def start_networking(
     bridge: str,
     bip: str,
     pools: list[str],
+    dns: list[str] | None = None,
 ) -> NetworkService:
-    net = NetworkService(data_root, exec_root, network_config(bridge, bip, pools))
+    net = NetworkService(data_root, exec_root, network_config(bridge, bip, pools, dns))
     net.lookup = containers.get
     net.running_ids = lambda: {c.id for c in containers.list() if c.state.running}
     dns = DnsServer(asyncio.get_running_loop(), net.dns_lookup, net.dns_upstreams)

@@ -66,6 +66,7 @@ class NetworkConfig:
     bridge: str = "freight0"
     bip: str = ""  # gateway/prefix of the default bridge, e.g. 10.99.0.1/24
     pools: list[ipam.Pool] = field(default_factory=lambda: list(ipam.DEFAULT_POOLS))
+    dns: list[str] = field(default_factory=list)  # freightd --dns: every container's default
 
     @property
     def table(self) -> str:
@@ -444,10 +445,10 @@ class NetworkService:
                 self.register(c, {})
                 cn = self.state.containers[c.id]
             if cn.mode == "host":
-                _write_host_files(files, c)
+                _write_host_files(files, c, self.cfg.dns)
                 return None
             if cn.mode == "none":
-                _write_files(files, c, [], [], None)
+                _write_files(files, c, [], [], None, self.cfg.dns)
                 return ""
             if cn.mode.startswith("container:"):
                 return self._join_container(c, cn, files)
@@ -742,13 +743,14 @@ class NetworkService:
                         dns = self.lookup(cid).host.extra.get("Dns") or []
                         if dns:
                             return list(dns)
-        return host_nameservers(loopback_ok=True)
+        return list(self.cfg.dns) or host_nameservers(loopback_ok=True)
 
     def _write_container_files(self, c: Container, cn: ContainerNet, files: Path) -> None:
         nets = [(self.get(a.network_id), a) for a in cn.attachments]
         own = [(a.ip, a.ip6) for _, a in nets if a.ip]
         user = next((n for n, a in nets if n.user_defined and a.ip), None)
-        _write_files(files, c, own, [n.gateway for n, _ in nets if n.gateway], user)
+        gateways = [n.gateway for n, _ in nets if n.gateway]
+        _write_files(files, c, own, gateways, user, self.cfg.dns)
 
     def _save(self) -> None:
         self.state.save(self.state_path)
@@ -801,7 +803,7 @@ def _host_resolv_extras(path: Path = Path("/etc/resolv.conf")) -> tuple[list[str
     return search, options
 
 
-def resolv_conf(c: Container, user_network: Network | None) -> str:
+def resolv_conf(c: Container, user_network: Network | None, daemon_dns: list[str] = ()) -> str:
     """Docker's rules: the embedded DNS on user networks, else --dns or the host's."""
     extra = c.host.extra
     search, options = _host_resolv_extras()
@@ -812,7 +814,7 @@ def resolv_conf(c: Container, user_network: Network | None) -> str:
     if user_network is not None:
         servers = [user_network.gateway]
     else:
-        servers = list(extra.get("Dns") or []) or host_nameservers() or FALLBACK_DNS
+        servers = list(extra.get("Dns") or daemon_dns) or host_nameservers() or FALLBACK_DNS
     lines = [f"nameserver {s}" for s in servers]
     if search:
         lines.append("search " + " ".join(search))
@@ -842,18 +844,23 @@ def hosts_file(c: Container, own: list[tuple[str, str]], gateways: list[str]) ->
 
 
 def _write_files(
-    files: Path, c: Container, own: list[tuple[str, str]], gateways: list[str], user: Network | None
+    files: Path,
+    c: Container,
+    own: list[tuple[str, str]],
+    gateways: list[str],
+    user: Network | None,
+    daemon_dns: list[str] = (),
 ) -> None:
     files.mkdir(parents=True, exist_ok=True)
     (files / "hosts").write_text(hosts_file(c, own, gateways))
-    (files / "resolv.conf").write_text(resolv_conf(c, user))
+    (files / "resolv.conf").write_text(resolv_conf(c, user, daemon_dns))
 
 
-def _write_host_files(files: Path, c: Container) -> None:
+def _write_host_files(files: Path, c: Container, daemon_dns: list[str] = ()) -> None:
     files.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         (files / "hosts").write_bytes(Path("/etc/hosts").read_bytes())
-    (files / "resolv.conf").write_text(resolv_conf(c, None))
+    (files / "resolv.conf").write_text(resolv_conf(c, None, daemon_dns))
 
 
 def validate_extra_hosts(values: list[str]) -> None:
