@@ -27,6 +27,7 @@ from freight.apiserver.http import (
 )
 from freight.apiserver.router import Router
 from freight.errors import InvalidArgument
+from freight.linux.pipes import big_pipe
 from freight.services import archivepath
 from freight.services.archivepath import ContainerRoot, PathStat
 from freight.services.containers import ContainerService
@@ -121,7 +122,7 @@ class ArchiveRoutes:
         q = req.query
         session = _Session(self.containers, self.containers.get(ref))
         await session.open()
-        read_fd, write_fd = os.pipe()
+        read_fd, write_fd = big_pipe()
         reader = os.fdopen(read_fd, "rb", buffering=CHUNK)
 
         def work() -> None:
@@ -173,7 +174,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 async def _tar_body(session: _Session, path: str, ref: str) -> AsyncIterator[bytes]:
-    read_fd, write_fd = os.pipe()
+    read_fd, write_fd = big_pipe()
 
     def produce() -> None:
         with os.fdopen(write_fd, "wb", buffering=CHUNK) as out:

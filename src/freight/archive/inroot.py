@@ -55,7 +55,11 @@ def pack(out: BinaryIO, root_fd: int, path: str, rebase: str, follow: bool = Fal
     pfd = open_dir(root_fd, parent)
     try:
         with tarfile.open(
-            fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER
+            fileobj=out,
+            mode="w|",
+            format=tarfile.PAX_FORMAT,
+            bufsize=COPY_BUFFER,  # the stream's block size (10 KiB by default)
+            copybufsize=COPY_BUFFER,
         ) as tar:
             if base in ("", "."):
                 fd = os.open(".", _DIR_FLAGS, dir_fd=pfd)
@@ -162,7 +166,9 @@ def extract(stream: BinaryIO, root_fd: int, dest: str, opts: ExtractOptions) -> 
     count = 0
     dir_times: list[tuple[str, int, int]] = []
     try:
-        tar = tarfile.open(fileobj=stream, mode="r|*", copybufsize=COPY_BUFFER)  # noqa: SIM115 - closed by `with tar` below
+        tar = tarfile.open(  # noqa: SIM115 - closed by `with tar` below
+            fileobj=stream, mode="r|*", bufsize=COPY_BUFFER, copybufsize=COPY_BUFFER
+        )
     except tarfile.ReadError as e:
         if "empty" in str(e):
             return 0  # as Go's archive/tar: an empty stream is an empty archive

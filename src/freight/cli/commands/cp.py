@@ -165,7 +165,7 @@ class _ChunkReader:
 
     def __init__(self, response: Any) -> None:
         self._chunks = response.iter_chunks()
-        self._buf = b""
+        self._buf = bytearray()  # deleting from the front of a bytearray is cheap
 
     def read(self, n: int = -1) -> bytes:
         while n < 0 or len(self._buf) < n:
@@ -173,10 +173,12 @@ class _ChunkReader:
             if not chunk:
                 break
             self._buf += chunk
-        if n < 0:
-            data, self._buf = self._buf, b""
+        if n < 0 or n >= len(self._buf):
+            data = bytes(self._buf)
+            self._buf.clear()
         else:
-            data, self._buf = self._buf[:n], self._buf[n:]
+            data = bytes(self._buf[:n])
+            del self._buf[:n]
         return data
 
 
@@ -287,8 +289,9 @@ def _tar_stream(parent: str, base: str, name: str, follow: bool) -> BinaryIO:
     import threading
 
     from freight.archive import inroot
+    from freight.linux.pipes import big_pipe
 
-    read_fd, write_fd = os.pipe()
+    read_fd, write_fd = big_pipe()
     root = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
 
     def produce() -> None:
