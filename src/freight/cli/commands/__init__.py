@@ -120,6 +120,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                     "commit",
                     "diff",
                     "export",
+                    "cp",
                 )  # fmt: skip
             },
             "prune": (
