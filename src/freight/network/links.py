@@ -17,7 +17,8 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,26 @@ logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 
 _T = TypeVar("_T")
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def _host() -> Iterator[IPRoute]:
+    """This thread's netlink socket in the host's namespace, kept open between calls
+    (opening one costs a socket and an event loop each time)."""
+    ipr = getattr(_local, "ipr", None)
+    if ipr is None:
+        ipr = _local.ipr = IPRoute()
+    try:
+        yield ipr
+    except OSError as e:
+        if not isinstance(e, NetlinkError):  # the socket itself failed: open a new one next time
+            _local.ipr = None
+            with contextlib.suppress(Exception):
+                ipr.close()
+        raise
+
+
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
 
 
@@ -102,7 +123,7 @@ def enable_forwarding(ipv6: bool = False) -> None:
 @_off_loop
 def ensure_bridge(name: str, addresses: list[Address], mtu: int = 1500) -> None:
     """Create the bridge if missing, give it exactly its gateway addresses, bring it up."""
-    with IPRoute() as ipr:
+    with _host() as ipr:
         index = _index(ipr, name)
         if index is None:
             try:
@@ -125,14 +146,14 @@ def ensure_bridge(name: str, addresses: list[Address], mtu: int = 1500) -> None:
 
 @_off_loop
 def bridge_exists(name: str) -> bool:
-    with IPRoute() as ipr:
+    with _host() as ipr:
         return _index(ipr, name) is not None
 
 
 @_off_loop
 def delete_link(name: str) -> None:
     """Delete an interface (a veth takes its peer along); absent is fine."""
-    with IPRoute() as ipr:
+    with _host() as ipr:
         index = _index(ipr, name)
         if index is not None:
             with contextlib.suppress(NetlinkError):
@@ -141,7 +162,7 @@ def delete_link(name: str) -> None:
 
 @_off_loop
 def links_with_prefix(prefix: str) -> list[str]:
-    with IPRoute() as ipr:
+    with _host() as ipr:
         names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
     return [n for n in names if n and n.startswith(prefix)]
 
@@ -150,7 +171,7 @@ def links_with_prefix(prefix: str) -> list[str]:
 def route_subnets() -> list[str]:
     """Every destination the host routes to (to choose subnets that collide with none)."""
     out = []
-    with IPRoute() as ipr:
+    with _host() as ipr:
         for family in (socket.AF_INET,):
             for r in ipr.get_routes(family=family):
                 dst = r.get_attr("RTA_DST")
@@ -163,7 +184,7 @@ def route_subnets() -> list[str]:
 def plug(ns_path: Path, inside: socket.socket, ep: Endpoint) -> None:
     """A veth from the bridge into the namespace at `ns_path`, configured inside via `inside`."""
     temp = "t" + ep.host_ifname[1:]  # the peer's name until it is renamed inside
-    with IPRoute() as ipr:
+    with _host() as ipr:
         bridge = _index(ipr, ep.bridge)
         if bridge is None:
             raise FreightError(f"bridge {ep.bridge} does not exist")

@@ -22,6 +22,7 @@ import logging
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ HOSTS_HEADER = (
     "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
     "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 )
+SPARE_NAMESPACES = 2
 FALLBACK_DNS = ["8.8.8.8", "8.8.4.4"]  # Docker's, when the host has only loopback resolvers
 
 
@@ -118,6 +120,12 @@ class NetworkService:
         # Set by the daemon's wiring: container lookup by reference and by id.
         self.lookup: Callable[[str], Container] = _no_lookup
         self.running_ids: Callable[[], set[str]] = set
+        # Namespaces made ahead of time: creating one (unshare in the helper) is the
+        # slowest step of a start's network work, so it happens between starts.
+        self._spares: list[tuple[Path, socket.socket]] = []
+        self._spare_lock = threading.Lock()
+        self._filling = False
+        self._closing = False
 
     # start-up and shutdown ---------------------------------------------------
 
@@ -149,9 +157,16 @@ class NetworkService:
                     nslib.remove(path)
             self._save()
             self._apply_firewall()
+        self._refill()
 
     def close(self) -> None:
         """Clean shutdown: with nothing running, no bridge, rule or namespace stays."""
+        self._closing = True
+        with self._spare_lock:
+            for path, sock in self._spares:
+                sock.close()
+                nslib.remove(path)
+            self._spares.clear()
         with self.lock:
             running = bool(self.running_ids())
             for live in self.live.values():
@@ -454,6 +469,7 @@ class NetworkService:
                 return self._join_container(c, cn, files)
             if cn.netns:
                 self._drop_live(c.id, cn)  # a leftover of an earlier run
+            start = time.perf_counter()
             try:
                 self._make_sandbox(c, cn)
                 self._write_container_files(c, cn, files)
@@ -463,6 +479,10 @@ class NetworkService:
                 self._save()
                 raise
             self._save()
+            # bench/network.py reads this line.
+            log.info(
+                "network setup of %s took %.1f ms", c.id[:12], (time.perf_counter() - start) * 1000
+            )
             return cn.netns
 
     def _join_container(self, c: Container, cn: ContainerNet, files: Path) -> str:
@@ -476,14 +496,48 @@ class NetworkService:
         return f"/proc/{other.state.pid}/ns/net"
 
     def _make_sandbox(self, c: Container, cn: ContainerNet) -> None:
-        path = self.netns_dir / c.id
-        nslib.remove(path)
-        inside = self.helper.create(path)
+        path, inside = self._take_namespace(c.id)
         cn.netns = str(path)
         with inside:
             for i, a in enumerate(cn.attachments):
                 self._plug(c, self.get(a.network_id), a, inside, f"eth{i}", first=i == 0)
         self._publish(c, cn)
+
+    def _take_namespace(self, cid: str) -> tuple[Path, socket.socket]:
+        with self._spare_lock:
+            spare = self._spares.pop() if self._spares else None
+        self._refill()
+        if spare is not None:
+            return spare
+        path = self.netns_dir / cid
+        nslib.remove(path)
+        return path, self.helper.create(path)
+
+    def _refill(self) -> None:
+        with self._spare_lock:
+            if self._filling or self._closing or len(self._spares) >= SPARE_NAMESPACES:
+                return
+            self._filling = True
+        threading.Thread(target=self._fill, name="netns-spares", daemon=True).start()
+
+    def _fill(self) -> None:
+        try:
+            while not self._closing and len(self._spares) < SPARE_NAMESPACES:
+                path = self.netns_dir / f"spare-{secrets.token_hex(8)}"
+                try:
+                    sock = self.helper.create(path)
+                except OSError as e:
+                    log.warning("cannot make a spare network namespace: %s", e)
+                    return
+                with self._spare_lock:
+                    if self._closing:
+                        sock.close()
+                        nslib.remove(path)
+                        return
+                    self._spares.append((path, sock))
+        finally:
+            with self._spare_lock:
+                self._filling = False
 
     def _plug(
         self,
@@ -508,7 +562,7 @@ class NetworkService:
                 gateways.append(n.gateway6)
         links.delete_link(a.host_ifname)
         links.plug(
-            self.netns_dir / c.id,
+            Path(self.state.containers[c.id].netns),
             inside,
             links.Endpoint(
                 n.bridge, a.host_ifname, ifname, a.mac, tuple(addresses), tuple(gateways)
