@@ -213,6 +213,22 @@ def test_bad_input_is_refused_and_leaves_no_network_state(freightd, names) -> No
     assert (_links(d), ok(d.cli("network", "ls", "-q"))) == before
 
 
+def test_ipv6_and_internal_networks(freightd, names) -> None:
+    d = freightd
+    v6, internal, peer = names("v6"), names("int"), names("peer")
+    ok(d.cli("network", "create", "--ipv6", "--subnet", "10.196.6.0/24", "--subnet", "fd00:196:6::/64", v6))  # fmt: skip
+    ok(d.cli("run", "-d", "--name", peer, "--network", v6, "busybox", "sleep", "60"))
+    assert (
+        inspect(d, peer)["NetworkSettings"]["Networks"][v6]["GlobalIPv6Address"] == "fd00:196:6::2"
+    )
+    out = ok(d.cli("run", "--rm", "--network", v6, "busybox", "sh", "-c",
+                   f"ip -6 -o addr show eth0; ping6 -c1 -W2 {peer} >/dev/null && echo ping6-ok"))  # fmt: skip
+    assert "fd00:196:6::3/64" in out and "ping6-ok" in out
+    ok(d.cli("network", "create", "--internal", internal))
+    routes = ok(d.cli("run", "--rm", "--network", internal, "busybox", "ip", "route"))
+    assert "default" not in routes
+
+
 def test_api_statuses(freightd, names) -> None:
     """404 for a missing network, 409 for removing one in use (docker-py's HTTP errors)."""
     docker = pytest.importorskip("docker")

@@ -136,7 +136,9 @@ class NetworkService:
         self.helper.start()
         with self.lock:
             self._ensure_predefined()
-            links.enable_forwarding(any(n.ipv6 for n in self.state.networks))
+            # IPv4 only: turning on IPv6 forwarding host-wide would stop the host's own
+            # interfaces from taking router advertisements.
+            links.enable_forwarding()
             for n in self.state.networks:
                 if n.driver == "bridge":
                     self._bring_up(n)
