@@ -31,12 +31,17 @@ def test_exec_mode_needs_no_log_but_a_process() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "missing --log-path"),
         (["--log-path", "/l", "--bogus"], "unknown option --bogus"),
         (["--log-path", "/l", "--console-size", "80"], "HEIGHTxWIDTH"),
         (["--log-path", "/l", "--console-size", "0x80"], "HEIGHTxWIDTH"),
     ],
 )
+def test_no_log_path_means_no_log() -> None:
+    assert parse_args(BASE).log_path is None  # the "none" log driver
+    with pytest.raises(SystemExit, match="missing --ready-fd"):
+        parse_args(BASE[:-2])
+
+
 def test_bad_command_lines(extra: list[str], message: str) -> None:
     with pytest.raises(SystemExit, match=message):
         parse_args([*BASE, *extra])
