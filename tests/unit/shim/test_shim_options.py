@@ -28,6 +28,12 @@ def test_exec_mode_needs_no_log_but_a_process() -> None:
         parse_args([*BASE, "--exec-id", "e1"])
 
 
+def test_no_log_path_means_no_log() -> None:
+    assert parse_args(BASE).log_path is None  # the "none" log driver
+    with pytest.raises(SystemExit, match="missing --ready-fd"):
+        parse_args(BASE[:-2])
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -36,12 +42,6 @@ def test_exec_mode_needs_no_log_but_a_process() -> None:
         (["--log-path", "/l", "--console-size", "0x80"], "HEIGHTxWIDTH"),
     ],
 )
-def test_no_log_path_means_no_log() -> None:
-    assert parse_args(BASE).log_path is None  # the "none" log driver
-    with pytest.raises(SystemExit, match="missing --ready-fd"):
-        parse_args(BASE[:-2])
-
-
 def test_bad_command_lines(extra: list[str], message: str) -> None:
     with pytest.raises(SystemExit, match=message):
         parse_args([*BASE, *extra])
