@@ -151,6 +151,7 @@ def test_create_body():
         "NanoCpus": 1_500_000_000,
         "PidsLimit": 100,
         "Runtime": "runc",
+        "NetworkMode": "default",  # as the docker CLI sends it
     }
 
 
