@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import time
 import urllib.request
@@ -275,6 +276,18 @@ def test_daemon_restart_keeps_published_ports(daemon_tools, run_id) -> None:
         d = daemon_tools.start(root, cgroup_parent)
         assert http_get(f"http://127.0.0.1:{port}/index.html").strip() == "kept"
         assert f"127.0.0.1:{port}->8080/tcp" in ok(d.cli("ps", "--format", "{{.Ports}}"))
+        # A crash: the container is stopped while no daemon runs; the next one cleans up.
+        cid, pid = inspect(d, "keeper")["Id"], inspect(d, "keeper")["State"]["Pid"]
+        daemon_tools.stop(d, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        d = daemon_tools.start(root, cgroup_parent)
+        assert inspect(d, "keeper")["State"]["Running"] is False
+        assert _links(d) == [] and not (d.exec_root / "netns" / cid).exists()
+        assert http_get(f"http://127.0.0.1:{port}/index.html", timeout=1) == ""
+        ok(d.cli("start", "keeper"))
+        port = inspect(d, "keeper")["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
+        assert http_get(f"http://127.0.0.1:{port}/index.html").strip() == "kept"
         bridges = _bridges(d)
         ok(d.cli("rm", "-f", "keeper"))
         daemon_tools.stop(d)
