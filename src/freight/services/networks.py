@@ -38,6 +38,7 @@ from freight.errors import (
 from freight.linux import netns as nslib
 from freight.network import firewall, ipam, links, portspec
 from freight.network.dns import DnsServer
+from freight.services import netfiles
 from freight.services.clock import now_rfc3339
 from freight.services.model import Container, HostSettings
 from freight.services.netmodel import (
@@ -51,14 +52,7 @@ from freight.services.netmodel import (
 log = logging.getLogger(__name__)
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
-HOSTS_HEADER = (
-    "127.0.0.1\tlocalhost\n"
-    "::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
-    "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-)
 SPARE_NAMESPACES = 2
-FALLBACK_DNS = ["8.8.8.8", "8.8.4.4"]  # Docker's, when the host has only loopback resolvers
 
 
 @dataclass
@@ -398,7 +392,7 @@ class NetworkService:
         self, host: HostSettings, endpoints: dict[str, EndpointRequest]
     ) -> ContainerNet:
         mode = network_mode(host)
-        validate_extra_hosts(host.extra.get("ExtraHosts") or [])
+        netfiles.validate_extra_hosts(host.extra.get("ExtraHosts") or [])
         portspec.from_api(host.extra.get("PortBindings"))  # a bad spec fails the create
         cn = ContainerNet(mode=mode)
         if mode in ("host", "none"):
@@ -462,10 +456,10 @@ class NetworkService:
                 self.register(c, {})
                 cn = self.state.containers[c.id]
             if cn.mode == "host":
-                _write_host_files(files, c, self.cfg.dns)
+                netfiles.write_host_files(files, c, self.cfg.dns)
                 return None
             if cn.mode == "none":
-                _write_files(files, c, [], [], None, self.cfg.dns)
+                netfiles.write_files(files, c, [], [], None, self.cfg.dns)
                 return ""
             if cn.mode.startswith("container:"):
                 return self._join_container(c, cn, files)
@@ -799,14 +793,14 @@ class NetworkService:
                         dns = self.lookup(cid).host.extra.get("Dns") or []
                         if dns:
                             return list(dns)
-        return list(self.cfg.dns) or host_nameservers(loopback_ok=True)
+        return list(self.cfg.dns) or netfiles.host_nameservers(loopback_ok=True)
 
     def _write_container_files(self, c: Container, cn: ContainerNet, files: Path) -> None:
         nets = [(self.get(a.network_id), a) for a in cn.attachments]
         own = [(a.ip, a.ip6) for _, a in nets if a.ip]
         user = next((n for n, a in nets if n.user_defined and a.ip), None)
         gateways = [n.gateway for n, _ in nets if n.gateway]
-        _write_files(files, c, own, gateways, user, self.cfg.dns)
+        netfiles.write_files(files, c, own, gateways, user, self.cfg.dns)
 
     def _save(self) -> None:
         self.state.save(self.state_path)
@@ -833,96 +827,3 @@ def _check_mac(mac: str) -> None:
     parts = mac.split(":")
     if len(parts) != 6 or not all(len(p) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in p) for p in parts):  # fmt: skip
         raise InvalidArgument(f"invalid MAC address: {mac}")
-
-
-def host_nameservers(loopback_ok: bool = False, path: Path = Path("/etc/resolv.conf")) -> list[str]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    servers = [line.split()[1] for line in lines if line.startswith("nameserver") and len(line.split()) > 1]  # fmt: skip
-    if not loopback_ok:
-        servers = [s for s in servers if not (s.startswith("127.") or s == "::1")]
-    return servers
-
-
-def _host_resolv_extras(path: Path = Path("/etc/resolv.conf")) -> tuple[list[str], list[str]]:
-    """(search domains, options) of the host's resolv.conf."""
-    search, options = [], []
-    with contextlib.suppress(OSError):
-        for line in path.read_text().splitlines():
-            fields = line.split()
-            if fields and fields[0] in ("search", "domain"):
-                search = fields[1:]
-            elif fields and fields[0] == "options":
-                options += fields[1:]
-    return search, options
-
-
-def resolv_conf(c: Container, user_network: Network | None, daemon_dns: list[str] = ()) -> str:
-    """Docker's rules: the embedded DNS on user networks, else --dns or the host's."""
-    extra = c.host.extra
-    search, options = _host_resolv_extras()
-    if extra.get("DnsSearch"):
-        search = list(extra["DnsSearch"])
-    if extra.get("DnsOptions"):
-        options = list(extra["DnsOptions"])
-    if user_network is not None:
-        servers = [user_network.gateway]
-    else:
-        servers = list(extra.get("Dns") or daemon_dns) or host_nameservers() or FALLBACK_DNS
-    lines = [f"nameserver {s}" for s in servers]
-    if search:
-        lines.append("search " + " ".join(search))
-    if options:
-        lines.append("options " + " ".join(options))
-    return "\n".join(lines) + "\n"
-
-
-def hosts_file(c: Container, own: list[tuple[str, str]], gateways: list[str]) -> str:
-    hostname = c.config.hostname or c.id[:12]
-    names = hostname + (
-        f"\t{c.config.hostname}.{c.config.domainname}" if c.config.domainname else ""
-    )
-    out = HOSTS_HEADER
-    for host in c.host.extra.get("ExtraHosts") or []:
-        name, _, addr = host.partition(":")
-        if addr == "host-gateway":
-            addr = gateways[0] if gateways else "127.0.0.1"
-        out += f"{addr}\t{name}\n"
-    for ip, ip6 in own:
-        out += f"{ip}\t{names}\n"
-        if ip6:
-            out += f"{ip6}\t{names}\n"
-    if not own:
-        out += f"127.0.1.1\t{hostname}\n"
-    return out
-
-
-def _write_files(
-    files: Path,
-    c: Container,
-    own: list[tuple[str, str]],
-    gateways: list[str],
-    user: Network | None,
-    daemon_dns: list[str] = (),
-) -> None:
-    files.mkdir(parents=True, exist_ok=True)
-    (files / "hosts").write_text(hosts_file(c, own, gateways))
-    (files / "resolv.conf").write_text(resolv_conf(c, user, daemon_dns))
-
-
-def _write_host_files(files: Path, c: Container, daemon_dns: list[str] = ()) -> None:
-    files.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        (files / "hosts").write_bytes(Path("/etc/hosts").read_bytes())
-    (files / "resolv.conf").write_text(resolv_conf(c, None, daemon_dns))
-
-
-def validate_extra_hosts(values: list[str]) -> None:
-    for value in values:
-        name, sep, addr = value.partition(":")
-        if not sep or not name:
-            raise InvalidArgument(f"bad format for add-host: {value!r}")
-        if addr != "host-gateway":
-            ipam.parse_address(addr, "IP address in add-host")
