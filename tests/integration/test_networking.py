@@ -230,6 +230,27 @@ def test_ipv6_and_internal_networks(freightd, names) -> None:
     assert "default" not in routes
 
 
+def test_bridge_name_option_labels_filters_and_prune(freightd, names) -> None:
+    d = freightd
+    used, unused = names("used"), names("unused")
+    bridge = "frt" + secrets.token_hex(4)
+    ok(d.cli("network", "create", "-o", f"com.docker.network.bridge.name={bridge}",
+             "--label", "team=net", used))  # fmt: skip
+    assert os.path.exists(f"/sys/class/net/{bridge}")
+    ok(d.cli("network", "create", unused))
+    box = names("box")
+    ok(d.cli("run", "-d", "--name", box, "--network", used, "busybox", "sleep", "60"))
+    listed = ok(d.cli("network", "ls", "--filter", "label=team=net", "--format", "{{.Name}}"))
+    assert listed.split() == [used]
+    builtin = ok(d.cli("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}}"))
+    assert builtin.split() == ["bridge", "host", "none"]
+    pruned = ok(d.cli("network", "prune", "-f"))
+    assert unused in pruned and used not in pruned
+    ok(d.cli("rm", "-f", box))
+    ok(d.cli("network", "rm", used))
+    assert not os.path.exists(f"/sys/class/net/{bridge}")
+
+
 def test_api_statuses(freightd, names) -> None:
     """404 for a missing network, 409 for removing one in use (docker-py's HTTP errors)."""
     docker = pytest.importorskip("docker")
