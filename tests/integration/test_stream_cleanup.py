@@ -101,3 +101,23 @@ def test_unparseable_detach_keys_are_400_naming_them(freightd, spammer, keys: st
     assert got.startswith(b"HTTP/1.1 400"), got[:200]
     body = got.partition(b"\r\n\r\n")[2]
     assert keys.encode() in body
+
+
+@pytest.mark.parametrize("cli", ["freight", "docker"])
+@pytest.mark.parametrize("remove", [True, False])
+def test_a_failed_start_ends_the_attached_run(freightd, cli: str, remove: bool) -> None:
+    """The user lookup fails in the daemon, before any process: `run` must not hang."""
+    run = freightd.cli if cli == "freight" else freightd.docker
+    name = f"nouser-{secrets.token_hex(4)}"
+    args = ["run", "--name", name, *(["--rm"] if remove else []), "-u", "nosuchuser", "busybox"]
+    result = run(*args, "true", timeout=30)
+    assert result.returncode == 125, result.stderr.decode()
+    assert b"unable to find user nosuchuser" in result.stderr
+    listed = freightd.cli("ps", "-a", "--filter", f"name={name}", "--format", "{{.Status}}")
+    if remove:
+        assert listed.stdout == b""  # --rm: removed, as dockerd does
+    else:
+        assert listed.stdout.startswith(b"Created")
+        state = json.loads(freightd.cli("inspect", name).stdout)[0]["State"]
+        assert state["ExitCode"] == 128 and "nosuchuser" in state["Error"]
+        freightd.cli("rm", "-f", name)

@@ -230,20 +230,16 @@ class ContainerService:
             )
             _resolve(waiters.launched, None)
             pid = await self.tasks.container_ready(launch)
-        except ExecError as e:
-            await asyncio.to_thread(self._teardown_bundle, c)
-            c.state = replace(c.state, exit_code=e.exit_code, error=str(e))
-            self._save(c)
-            self._wake_exit_waiters(c.id, ExitStatus(e.exit_code, now_rfc3339()))
-            if c.host.auto_remove:  # as dockerd: a --rm container that cannot start is removed
-                asyncio.get_running_loop().create_task(self._auto_remove(c.id))
-            raise
         except Exception as e:
-            # Nothing ran: record why, and end the streams of clients attached before start.
+            # Record why, and end the streams of clients attached before the start
+            # (126/127 from the runtime; anything else is dockerd's 128).
             await asyncio.to_thread(self._teardown_bundle, c)
-            c.state = replace(c.state, exit_code=START_FAILED, error=str(e))
+            code = e.exit_code if isinstance(e, ExecError) else START_FAILED
+            c.state = replace(c.state, exit_code=code, error=str(e))
             self._save(c)
-            self._wake_exit_waiters(c.id, ExitStatus(START_FAILED, now_rfc3339()))
+            self._wake_exit_waiters(c.id, ExitStatus(code, now_rfc3339()))
+            if c.host.auto_remove:  # as dockerd: `run --rm` waits for the removal
+                asyncio.get_running_loop().create_task(self._auto_remove(c.id))
             raise
         except BaseException:
             await asyncio.to_thread(self._teardown_bundle, c)
