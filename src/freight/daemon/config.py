@@ -30,6 +30,9 @@ FILE_KEYS = {
     "bip": "bip",
     "default-address-pools": "default_address_pools",
     "dns": "dns",
+    "insecure-registries": "insecure_registries",
+    "registry-mirrors": "registry_mirrors",
+    "max-concurrent-downloads": "max_concurrent_downloads",
 }
 
 
@@ -46,6 +49,9 @@ class DaemonConfig:
     bip: str = ""  # its gateway address and prefix; empty: a free subnet from the pools
     default_address_pools: list[str] = field(default_factory=list)  # base=CIDR,size=N
     dns: list[str] = field(default_factory=list)  # DNS servers for containers (and upstreams)
+    insecure_registries: list[str] = field(default_factory=list)  # hosts or CIDRs
+    registry_mirrors: list[str] = field(default_factory=list)  # URLs, for docker.io
+    max_concurrent_downloads: int = 3
 
     @property
     def pid_path(self) -> Path:
@@ -68,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--default-address-pool", action="append", dest="default_address_pools",
                    metavar="base=CIDR,size=N", help="address pool for new networks (repeatable)")  # fmt: skip
     p.add_argument("--dns", action="append", help="DNS server for containers (repeatable)")
+    p.add_argument("--insecure-registry", action="append", dest="insecure_registries",
+                   metavar="HOST", help="registry reached over HTTP or unverified TLS (repeatable)")  # fmt: skip
+    p.add_argument("--registry-mirror", action="append", dest="registry_mirrors", metavar="URL",
+                   help="preferred Docker registry mirror (repeatable)")  # fmt: skip
+    p.add_argument("--max-concurrent-downloads", type=int, metavar="N",
+                   help="maximum concurrent layer downloads per pull (default 3)")  # fmt: skip
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 

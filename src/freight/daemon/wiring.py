@@ -15,6 +15,7 @@ from freight.apiserver.router import Router
 from freight.apiserver.routes_archive import ArchiveRoutes
 from freight.apiserver.routes_commit import CommitRoutes
 from freight.apiserver.routes_containers import ContainerRoutes
+from freight.apiserver.routes_distribution import DistributionRoutes
 from freight.apiserver.routes_exec import ExecRoutes
 from freight.apiserver.routes_images import ImageRoutes
 from freight.apiserver.routes_networks import NetworkRoutes
@@ -31,6 +32,9 @@ from freight.services.execs import ExecService
 from freight.services.images import ImageService
 from freight.services.networking import start_networking
 from freight.services.networks import NetworkService
+from freight.services.pull import PullService
+from freight.services.push import PushService
+from freight.services.registries import Registries, RegistryOptions
 from freight.services.tasks import ForkServer
 from freight.services.volumes import VolumeService
 from freight.snapshots import OverlaySnapshotter
@@ -48,9 +52,9 @@ class Daemon:
     async def close(self) -> None:
         await self.server.close()
         self.containers.tasks.close()
-        self.containers.mounts.volumes.close()
         if self.networks is not None:
             await asyncio.to_thread(self.networks.close)
+        self.containers.mounts.volumes.close()
         if self.containers.tasks.forkserver is not None:
             await asyncio.to_thread(self.containers.tasks.forkserver.stop)
         self.meta.close()
@@ -112,7 +116,21 @@ async def build(cfg: DaemonConfig) -> Daemon:
 
     router = Router()
     ContainerRoutes(containers, cfg.default_runtime).register(router)
-    ImageRoutes(images).register(router)
+    image_routes = ImageRoutes(images)
+    registries = Registries(
+        RegistryOptions(
+            insecure=cfg.insecure_registries,
+            mirrors=cfg.registry_mirrors,
+            max_concurrent_downloads=cfg.max_concurrent_downloads,
+        )
+    )
+    DistributionRoutes(
+        PullService(images, registries),
+        PushService(images, registries),
+        registries,
+        image_routes.create,
+    ).register(router)  # before ImageRoutes: its /images/create takes fromImage
+    image_routes.register(router)
     VolumeRoutes(volumes).register(router)
     ArchiveRoutes(containers).register(router)
     ExecRoutes(ExecService(containers)).register(router)

@@ -75,6 +75,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Save one or more images to a tar archive (streamed to STDOUT by default)",
     ),
     "load": ("freight.cli.commands.save", "load_main", "Load an image from a tar archive or STDIN"),
+    "pull": ("freight.cli.commands.registry", "pull_main", "Download an image from a registry"),
+    "push": ("freight.cli.commands.registry", "push_main", "Upload an image to a registry"),
+    "login": ("freight.cli.commands.registry", "login_main", "Log in to a registry"),
+    "logout": ("freight.cli.commands.registry", "logout_main", "Log out from a registry"),
+    "search": ("freight.cli.commands.registry", "search_main", "Search Docker Hub for images"),
     "version": (
         "freight.cli.commands.system",
         "version_main",
@@ -147,6 +152,8 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "import": COMMANDS["import"],
             "save": COMMANDS["save"],
             "load": COMMANDS["load"],
+            "pull": COMMANDS["pull"],
+            "push": COMMANDS["push"],
             "prune": ("freight.cli.commands.prune", "image_prune_main", "Remove unused images"),
             "bootstrap": (
                 "freight.cli.commands.images",
