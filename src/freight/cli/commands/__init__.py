@@ -75,11 +75,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Save one or more images to a tar archive (streamed to STDOUT by default)",
     ),
     "load": ("freight.cli.commands.save", "load_main", "Load an image from a tar archive or STDIN"),
-    "pull": ("freight.cli.commands.registry", "pull_main", "Download an image from a registry"),
-    "push": ("freight.cli.commands.registry", "push_main", "Upload an image to a registry"),
-    "login": ("freight.cli.commands.registry", "login_main", "Log in to a registry"),
-    "logout": ("freight.cli.commands.registry", "logout_main", "Log out from a registry"),
-    "search": ("freight.cli.commands.registry", "search_main", "Search Docker Hub for images"),
+    "pull": ("freight.cli.commands.pullpush", "pull_main", "Download an image from a registry"),
+    "push": ("freight.cli.commands.pullpush", "push_main", "Upload an image to a registry"),
+    "login": ("freight.cli.commands.pullpush", "login_main", "Log in to a registry"),
+    "logout": ("freight.cli.commands.pullpush", "logout_main", "Log out from a registry"),
+    "search": ("freight.cli.commands.pullpush", "search_main", "Search Docker Hub for images"),
     "version": (
         "freight.cli.commands.system",
         "version_main",
@@ -201,6 +201,14 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                 ("connect", "connect", "Connect a container to a network"),
                 ("disconnect", "disconnect", "Disconnect a container from a network"),
             )
+        },
+    ),
+    "registry": (
+        "Run and manage freight's own registry server",
+        {
+            "serve": ("freight.cli.commands.registry", "serve_main", "Run an OCI registry server"),
+            "gc": ("freight.cli.commands.registry", "gc_main", "Remove unreferenced blobs"),
+            "user": ("freight.cli.commands.registry", "user_main", "Manage registry accounts"),
         },
     ),
     "daemon": (

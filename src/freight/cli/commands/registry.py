@@ -1,285 +1,199 @@
-"""Registry commands: ``pull``, ``push``, ``login``, ``logout``, ``search``.
+"""``freight registry serve|gc|user``: run freight's own registry server and manage it.
 
-Owns: their flags, the credentials sent as X-Registry-Auth (from docker's
-config file, ``cli.dockerconfig``) and the progress display
-(``cli.progressbars``). The daemon does the registry traffic.
+Owns: the flags of these commands, reading the password (``--password-stdin`` or a
+prompt), and printing results. The server runs in this process (not through freightd),
+so the heavy modules (asyncio, h11, bcrypt, jwt) are imported here, inside the functions.
+
+    freight registry serve [--addr 127.0.0.1:5000] [--root DIR] [--config FILE]
+                           [--tls-cert F --tls-key F] [--public GLOB] [--read-only]
+    freight registry user add NAME [--password-stdin] [--admin]
+    freight registry user rm|passwd NAME / user ls
+    freight registry gc [--dry-run] [--keep-untagged] [--grace SECONDS]
 """
 
 from __future__ import annotations
 
 import sys
 
-from freight.cli import dockerconfig
 from freight.cli.flags import Command, Flag
-from freight.cli.progressbars import show_progress
 from freight.cli.session import CliError, Session
-from freight.client.http import ApiError, quote
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+_COMMON = [
+    Flag("root", "", "string", 'Registry storage directory (default "/var/lib/freight-registry")'),
+    Flag("config", "", "string", "Registry config file (TOML)"),
+]
 
-PULL = Command(
-    "pull",
-    "[OPTIONS] NAME[:TAG|@DIGEST]",
-    "Download an image from a registry",
+SERVE = Command(
+    "registry serve",
+    "[OPTIONS]",
+    "Run an OCI distribution registry",
     [
-        Flag("all-tags", "a", help="Download all tagged images in the repository"),
-        Flag("disable-content-trust", "", help="Skip image verification (default true)"),
-        Flag("platform", "", "string", "Set platform if server is multi-platform capable"),
-        Flag("quiet", "q", help="Suppress verbose output"),
+        Flag("addr", "", "string", 'Address to listen on (default "127.0.0.1:5000")'),
+        *_COMMON,
+        Flag("tls-cert", "", "string", "TLS certificate file"),
+        Flag("tls-key", "", "string", "TLS key file"),
+        Flag("public", "", "list", "Repositories anyone may pull (glob, repeatable)"),
+        Flag("read-only", "", help="Refuse every write (maintenance mode)"),
+        Flag("quiet", "q", help="No access log"),
     ],
-    min_args=1,
-    max_args=1,
-    aliases=("freight image pull", "freight pull"),
+    max_args=0,
 )
-PUSH = Command(
-    "push",
-    "[OPTIONS] NAME[:TAG]",
-    "Upload an image to a registry",
+GC = Command(
+    "registry gc",
+    "[OPTIONS]",
+    "Remove blobs and manifests no tag references",
     [
-        Flag("all-tags", "a", help="Push all tags of an image to the repository"),
-        Flag("disable-content-trust", "", help="Skip image signing (default true)"),
-        Flag("quiet", "q", help="Suppress verbose output"),
+        *_COMMON,
+        Flag("dry-run", "n", help="Only print what would be removed"),
+        Flag("keep-untagged", "", help="Keep manifests no tag points to"),
+        Flag("grace", "", "int", "Keep anything written in the last SECONDS (default 3600)"),
     ],
-    min_args=1,
-    max_args=1,
-    aliases=("freight image push", "freight push"),
+    max_args=0,
 )
-LOGIN = Command(
-    "login",
-    "[OPTIONS] [SERVER]",
-    "Log in to a registry",
+USER_ADD = Command(
+    "registry user add",
+    "[OPTIONS] NAME",
+    "Create an account",
     [
-        Flag("password", "p", "string", "Password"),
+        *_COMMON,
         Flag("password-stdin", "", help="Take the password from stdin"),
-        Flag("username", "u", "string", "Username"),
-    ],
-    max_args=1,
-)
-LOGOUT = Command("logout", "[SERVER]", "Log out from a registry", [], max_args=1)
-SEARCH = Command(
-    "search",
-    "[OPTIONS] TERM",
-    "Search Docker Hub for images",
-    [
-        Flag(
-            "filter", "f", "list", "Filter output based on conditions provided", type_name="filter"
-        ),
-        Flag("format", "", "string", "Pretty-print search using a Go template"),
-        Flag("limit", "", "int", "Max number of search results", default=25),
-        Flag("no-trunc", "", help="Don't truncate output"),
+        Flag("admin", "", help="The account may pull, push and delete everywhere"),
     ],
     min_args=1,
     max_args=1,
 )
+USER_PASSWD = Command(
+    "registry user passwd",
+    "[OPTIONS] NAME",
+    "Change an account's password",
+    [*_COMMON, Flag("password-stdin", "", help="Take the password from stdin")],
+    min_args=1,
+    max_args=1,
+)
+USER_RM = Command("registry user rm", "[OPTIONS] NAME", "Remove an account", _COMMON, min_args=1, max_args=1)  # fmt: skip
+USER_LS = Command("registry user ls", "[OPTIONS]", "List accounts", _COMMON, max_args=0)
+USER_COMMANDS = {"add": USER_ADD, "passwd": USER_PASSWD, "rm": USER_RM, "ls": USER_LS}
 
 
-def registry_of(name: str) -> str:
-    """The registry host of an image name ("docker.io" when it names none)."""
-    first, sep, _ = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
-def auth_header(registry: str) -> dict[str, str]:
+def _enable_site_packages() -> None:
+    # The CLI launcher runs with -S (fast start); the server needs the venv's packages.
     try:
-        creds = dockerconfig.get(registry)
-    except (RuntimeError, ValueError) as e:
-        raise CliError(str(e)) from None
-    return {"X-Registry-Auth": dockerconfig.registry_auth_header(creds)} if creds else {}
+        import h11  # noqa: F401
+    except ImportError:
+        import site
+
+        site.main()
 
 
-def split_tag(ref: str) -> tuple[str, str | None]:
-    if "@" in ref:
-        return ref, None
-    repo, sep, tag = ref.rpartition(":")
-    if not sep or "/" in tag:
-        return ref, None
-    return repo, tag
+def _config(opts: dict, **extra: object):
+    from freight import errors
+    from freight.registry import config
+
+    try:
+        return config.load(opts.get("config"), root=opts.get("root"), **extra)
+    except errors.FreightError as exc:
+        raise CliError(str(exc)) from None
 
 
-def pull_image(
-    session: Session, name: str, *, all_tags: bool = False, platform: str = "", quiet: bool = False
-) -> dict[str, Any]:
-    repo, tag = split_tag(name)
-    if all_tags and (tag or "@" in repo):
-        raise CliError("tag can't be used with --all-tags/-a", 125)
-    if not all_tags and not tag and "@" not in repo:
-        tag = "latest"
-        if not quiet:
-            session.out("Using default tag: latest\n")
-    params = {"fromImage": repo, "tag": tag, "platform": platform or None}
-    response = session.api.http.request(
-        "POST", "/images/create", params=params, headers=auth_header(registry_of(repo))
+def serve_main(session: Session, argv: list[str]) -> int:
+    opts, _ = SERVE.parse(argv)
+    _enable_site_packages()
+    import asyncio
+    import logging
+
+    from freight.registry.server import serve
+
+    if bool(opts["tls_cert"]) != bool(opts["tls_key"]):
+        raise CliError("--tls-cert and --tls-key go together")
+    cfg = _config(
+        opts,
+        addr=opts["addr"],
+        tls_cert=opts["tls_cert"],
+        tls_key=opts["tls_key"],
+        public=opts["public"] or None,
+        read_only=True if opts["read_only"] else None,
     )
-    return show_progress(response.iter_json(), sys.stdout, quiet)
-
-
-def pull_main(session: Session, argv: list[str]) -> int:
-    opts, args = PULL.parse(argv)
-    name = args[0]
-    try:
-        pull_image(
-            session,
-            name,
-            all_tags=bool(opts["all_tags"]),
-            platform=opts["platform"] or "",
-            quiet=bool(opts["quiet"]),
-        )
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if opts["quiet"]:
-        repo, tag = split_tag(name)
-        full = name if tag or "@" in name else f"{name}:latest"
-        session.out(_canonical(full) + "\n")
+        logging.getLogger("freight.registry.access").setLevel(logging.WARNING)
+
+    def ready(port: int) -> None:
+        host = cfg.host_port()[0]
+        scheme = "https" if cfg.tls_cert else "http"
+        sys.stderr.write(f"freight registry listening on {scheme}://{host}:{port} (root {cfg.root})\n")  # fmt: skip
+        sys.stderr.flush()
+
+    try:
+        asyncio.run(serve(cfg, ready))
+    except OSError as exc:
+        raise CliError(f"cannot serve on {cfg.addr}: {exc.strerror or exc}") from None
     return 0
 
 
-def _canonical(name: str) -> str:
-    registry = registry_of(name)
-    if registry != "docker.io":
-        return name
-    path = name.removeprefix("docker.io/")
-    return "docker.io/" + (
-        path if "/" in path.split(":", 1)[0].split("@", 1)[0] else f"library/{path}"
+def gc_main(session: Session, argv: list[str]) -> int:
+    opts, _ = GC.parse(argv)
+    _enable_site_packages()
+    from pathlib import Path
+
+    from freight.registry import gc
+    from freight.registry.storage import Storage
+
+    cfg = _config(opts)
+    storage = Storage(Path(cfg.root))
+    grace = gc.DEFAULT_GRACE if opts["grace"] is None else float(opts["grace"])
+    report = gc.collect(storage, dry_run=opts["dry_run"], keep_untagged=opts["keep_untagged"], grace=grace)  # fmt: skip
+    verb = "would delete" if opts["dry_run"] else "deleted"
+    for repo, digest in report.manifests:
+        session.out(f"{repo}: {verb} manifest {digest}\n")
+    for digest in report.blobs:
+        session.out(f"{verb} blob {digest}\n")
+    session.out(
+        f"{len(report.manifests)} manifests, {len(report.blobs)} blobs, {report.freed_bytes} bytes {'to free' if opts['dry_run'] else 'freed'}\n"  # fmt: skip
     )
-
-
-def push_main(session: Session, argv: list[str]) -> int:
-    opts, args = PUSH.parse(argv)
-    repo, tag = split_tag(args[0])
-    if opts["all_tags"] and tag:
-        raise CliError("tag can't be used with --all-tags/-a", 125)
-    if not opts["all_tags"] and not tag:
-        tag = "latest"
-        if not opts["quiet"]:
-            session.out("Using default tag: latest\n")
-    try:
-        response = session.api.http.request(
-            "POST",
-            f"/images/{quote(repo, safe='/:@')}/push",
-            params={"tag": tag},
-            headers=auth_header(registry_of(repo)) or {"X-Registry-Auth": "e30="},
-        )
-        show_progress(response.iter_json(), sys.stdout, bool(opts["quiet"]))
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
-    if opts["quiet"]:
-        session.out(f"{repo}:{tag}\n" if tag else f"{repo}\n")
     return 0
 
 
-def login_main(session: Session, argv: list[str]) -> int:
-    opts, args = LOGIN.parse(argv)
-    server = args[0] if args else dockerconfig.INDEX_SERVER
-    username = opts["username"] or ""
-    password = opts["password"] or ""
-    if opts["password_stdin"]:
-        if password:
-            raise CliError("--password and --password-stdin are mutually exclusive", 125)
-        if not username:
-            raise CliError("Must provide --username with --password-stdin", 125)
-        password = sys.stdin.read().rstrip("\r\n")
-    elif password:
-        session.err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n")
-    if not username or not password:
-        username, password = _prompt(username, password)
-    body = {"username": username, "password": password, "serveraddress": server}
+def user_main(session: Session, argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        session.out("Usage:  freight registry user COMMAND\n\nCommands:\n")
+        for name, cmd in USER_COMMANDS.items():
+            session.out(f"  {name.ljust(8)}{cmd.summary}\n")
+        return 0
+    command = USER_COMMANDS.get(argv[0])
+    if command is None:
+        raise CliError(f"unknown command: freight registry user {argv[0]}")
+    opts, args = command.parse(argv[1:])
+    _enable_site_packages()
+    from pathlib import Path
+
+    from freight import errors
+    from freight.registry.accounts import Accounts
+    from freight.registry.storage import Layout
+
+    accounts = Accounts(Layout(Path(_config(opts).root)).auth)
     try:
-        reply = session.api.http.post_json("/auth", body)
-    except ApiError as exc:
+        if command is USER_LS:
+            session.out("NAME\tADMIN\n" + "".join(f"{u.name}\t{str(u.admin).lower()}\n" for u in accounts.list()))  # fmt: skip
+        elif command is USER_RM:
+            accounts.remove(args[0])
+        elif command is USER_ADD:
+            accounts.add(args[0], _password(opts["password_stdin"]), admin=opts["admin"])
+        else:
+            accounts.set_password(args[0], _password(opts["password_stdin"]))
+    except errors.FreightError as exc:
         raise CliError(str(exc)) from None
-    try:
-        where = dockerconfig.store(server, username, password, reply.get("IdentityToken") or "")
-    except (OSError, RuntimeError) as e:
-        raise CliError(f"Error saving credentials: {e}") from None
-    if where.endswith("config.json"):
-        session.err(
-            f"WARNING! Your password will be stored unencrypted in {where}.\n"
-            "Configure a credential helper to remove this warning. See\n"
-            "https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n\n"
-        )
-    session.out((reply.get("Status") or "Login Succeeded") + "\n")
     return 0
 
 
-def _prompt(username: str, password: str) -> tuple[str, str]:
-    if not sys.stdin.isatty():
-        raise CliError("Cannot perform an interactive login from a non TTY device")
-    import getpass
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
 
-    if not username:
-        sys.stdout.write("Username: ")
-        sys.stdout.flush()
-        username = sys.stdin.readline().strip()
-    if not password:
         password = getpass.getpass("Password: ")
-    if not username or not password:
-        raise CliError("Error: Non-null Username and Password Required", 1)
-    return username, password
-
-
-def logout_main(session: Session, argv: list[str]) -> int:
-    _, args = LOGOUT.parse(argv)
-    server = args[0] if args else dockerconfig.INDEX_SERVER
-    key = dockerconfig.server_key(server)
-    try:
-        had = dockerconfig.erase(server)
-    except (OSError, ValueError) as e:
-        raise CliError(str(e)) from None
-    if not had:
-        session.out(f"Not logged in to {key}\n")
-        return 0
-    session.out(f"Removing login credentials for {key}\n")
-    return 0
-
-
-def search_main(session: Session, argv: list[str]) -> int:
-    from freight.cli.commands.ps import parse_filters
-    from freight.client import wirejson
-
-    opts, args = SEARCH.parse(argv)
-    limit = opts["limit"] if opts["limit"] is not None else 25
-    filters = parse_filters(opts["filter"])
-    params = {
-        "term": args[0],
-        "limit": limit,
-        "filters": wirejson.dumps({k: dict.fromkeys(v, True) for k, v in filters.items()})
-        if filters
-        else None,
-    }
-    try:
-        rows = session.api.http.request(
-            "GET", "/images/search", params=params, headers=auth_header(registry_of(args[0]))
-        ).json()
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
-    fmt = opts["format"]
-    if fmt:
-        from freight.cli.gotemplate import render
-
-        for row in rows:
-            session.out(render(fmt, _search_row(row, True)) + "\n")
-        return 0
-    session.out(f"{'NAME':<30}   {'DESCRIPTION':<45}   STARS     OFFICIAL\n")
-    for row in rows:
-        r = _search_row(row, bool(opts["no_trunc"]))
-        session.out(
-            f"{r['Name']:<30}   {r['Description']:<45}   {r['StarCount']:<9} {r['IsOfficial']}\n"
-        )
-    return 0
-
-
-def _search_row(row: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
-    desc = str(row.get("description") or "").replace("\n", " ")
-    if not no_trunc and len(desc) > 45:
-        desc = desc[:44] + "…"
-    return {
-        "Name": row.get("name", ""),
-        "Description": desc,
-        "StarCount": row.get("star_count", 0),
-        "IsOfficial": "[OK]" if row.get("is_official") else "",
-        "IsAutomated": "[OK]" if row.get("is_automated") else "",
-    }
+        if getpass.getpass("Repeat password: ") != password:
+            raise CliError("passwords do not match")
+    if not password:
+        raise CliError("password must not be empty")
+    return password
