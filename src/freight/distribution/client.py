@@ -205,10 +205,7 @@ class RegistryClient:
                 raise Unavailable(f"{method} {_redact(url)}: {e or type(e).__name__}") from e
             if r.status_code != 401 or attempt:
                 return r
-            if stream:
-                r.close()
-            else:
-                r.read()
+            r.read()  # small; read so that a caller may still look at the error
             if not self._answer(r, scope):
                 return r
             if rewind is not None:
@@ -515,7 +512,7 @@ def _first_code(r: httpx.Response) -> tuple[str, str]:
         errs = r.json().get("errors") or []
         e = errs[0]
         return str(e.get("code", "")), str(e.get("message", ""))
-    except (ValueError, AttributeError, IndexError, KeyError, TypeError):
+    except (ValueError, AttributeError, IndexError, KeyError, TypeError, httpx.HTTPError):
         return "", ""
 
 
@@ -523,7 +520,7 @@ def _raise_for(r: httpx.Response, repo: str, reference: str) -> None:
     if r.status_code < 400:
         return
     if not r.is_stream_consumed:
-        with contextlib.suppress(httpx.HTTPError):
+        with contextlib.suppress(httpx.HTTPError, httpx.StreamError):
             r.read()
     code, message = _first_code(r)
     if r.status_code in (401, 403) or code in ("UNAUTHORIZED", "DENIED", "NAME_UNKNOWN"):

@@ -157,8 +157,12 @@ class ImageService:
         """Untag or delete, as `docker rmi`: returns Docker's Untagged/Deleted list."""
         image_id = self.resolve(name)
         tags = self.meta.tags_of(image_id)
+        # RepoDigests (name@digest) don't keep an image: removing its last tag
+        # removes them too, as in docker.
+        named = [t for t in tags if "@" not in t]
         by_ref = self._tag_named(name)
-        if by_ref and len(tags) > 1 and not force:
+        others = len(named) > 1 if by_ref and "@" not in by_ref else len(tags) > 1
+        if by_ref and others and not force:
             self.meta.untag(by_ref)
             return [{"Untagged": _familiar(by_ref)}]
         users = self.containers_using(image_id)
@@ -172,7 +176,7 @@ class ImageService:
                 else f"conflict: unable to delete {short} (must be forced) - image is being "
                 f"used by stopped container {users[0][:12]}"
             )
-        if by_ref and len(tags) > 1:
+        if by_ref and others:
             self.meta.untag(by_ref)
             return [{"Untagged": _familiar(by_ref)}]
         result = [{"Untagged": _familiar(t)} for t in tags]
