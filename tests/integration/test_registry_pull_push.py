@@ -223,6 +223,8 @@ class FakeRegistry:
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.drop_once: dict[str, int] = {}  # path -> byte count after which to cut once
         self.ranges: list[str] = []
+        self.bearer_user: tuple[str, str] | None = None  # Bearer auth with this login
+        self.token_requests: list[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -233,6 +235,19 @@ class FakeRegistry:
 
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
+                if fake.bearer_user and path == "/token":
+                    fake.token_requests.append(self.path)
+                    user, pw = fake.bearer_user
+                    basic = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+                    if self.headers.get("Authorization") != basic:
+                        return self._send(
+                            401, {}, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad login"}]}'
+                        )
+                    return self._send(200, {}, b'{"token":"tok-123"}')
+                if fake.bearer_user and self.headers.get("Authorization") != "Bearer tok-123":
+                    realm = f'Bearer realm="http://{fake.host}/token",service="fake",scope="x"'
+                    return self._send(401, {"WWW-Authenticate": realm},
+                                      b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')  # fmt: skip
                 if path == "/v2/":
                     return self._send(200, {}, b"{}")
                 if path not in fake.routes:
@@ -365,3 +380,29 @@ def test_dropped_connection_resumes_with_range(freightd, fake: FakeRegistry) -> 
     ok(freightd.cli("pull", ref))
     assert fake.ranges and fake.ranges[0].startswith("bytes=") and fake.ranges[0] != "bytes=0-"
     ok(freightd.cli("rmi", ref))
+
+
+def test_bearer_token_service(freightd, fake: FakeRegistry, docker_config) -> None:
+    fake.bearer_user = ("carol", "pw")
+    blob, diff = gz_layer({"etc/x": b"bearer"})
+    fake.image("tok/img", "v1", [blob], [diff])
+    ref = f"{fake.host}/tok/img:v1"
+    anonymous = freightd.cli("pull", ref)
+    assert anonymous.returncode == 1
+    assert "bad login" in anonymous.stderr.decode() or "denied" in anonymous.stderr.decode()
+    login = freightd.cli("login", "-u", "carol", "--password-stdin", fake.host, input=b"pw\n")
+    assert login.returncode == 0, login.stderr.decode()
+    ok(freightd.cli("pull", ref))
+    assert any("scope=repository%3Atok%2Fimg%3Apull" in t for t in fake.token_requests)
+    ok(freightd.cli("rmi", ref))
+
+
+def test_pull_all_tags(freightd, registry: Registry) -> None:
+    fac = Factory(registry.host)
+    repo = repo_name()
+    for tag in ("a", "b"):
+        fac.image(repo, tag, [({"etc/t": tag.encode()}, "gzip")], label=tag)
+    out = ok(freightd.cli("pull", "-a", f"{registry.host}/{repo}"))
+    assert "a: Pulling from" in out and "b: Pulling from" in out
+    assert f"Status: Downloaded newer images for {registry.host}/{repo}" in out
+    ok(freightd.cli("rmi", f"{registry.host}/{repo}:a", f"{registry.host}/{repo}:b"))

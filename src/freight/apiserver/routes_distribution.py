@@ -87,6 +87,11 @@ class DistributionRoutes:
         platform = q.get("platform") or ""
         creds = decode_registry_auth(req.headers.get("x-registry-auth"))
         pulls = self.pulls
+        # No tag at all (docker pull -a): every tag of the repository.
+        last = name.rsplit("/", 1)[-1]
+        if not q.get("tag") and ":" not in last and "@" not in name:
+            plans = await asyncio.to_thread(pulls.resolve_all_tags, ref, platform, creds)
+            return _stream(lambda emit: pulls.execute_all(plans, emit))
         plan = await asyncio.to_thread(pulls.resolve, ref, platform, creds)
         return _stream(lambda emit: pulls.execute(plan, emit))
 

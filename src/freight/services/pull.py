@@ -84,6 +84,29 @@ class PullService:
         assert last is not None
         raise _docker_error(last, ref)
 
+    def resolve_all_tags(
+        self, ref: refs.Reference, platform: str = "", credentials: Credentials = ANONYMOUS
+    ) -> list[PullPlan]:
+        """`docker pull -a`: a plan for every tag the registry lists."""
+        with self.registries.client(ref.domain, credentials) as client:
+            try:
+                tags = client.tags(ref.path)
+            except RegistryError as e:
+                raise _docker_error(e, ref) from None
+        if not tags:
+            raise NotFound(f"no tags found for {ref.familiar_name()}")
+        return [self.resolve(ref.name_only().with_tag(t), platform, credentials) for t in tags]
+
+    def execute_all(self, plans: list[PullPlan], emit: Emit) -> None:
+        try:
+            for plan in plans:
+                self.execute(plan, emit, quiet_status=True)
+        finally:
+            for plan in plans:
+                plan.client.close()
+        name = plans[0].ref.name_only().familiar_name()
+        emit(status_message(f"Status: Downloaded newer images for {name}"))
+
     def _resolve_at(
         self, client: RegistryClient, ref: refs.Reference, wanted: tuple[str, str, str]
     ) -> PullPlan:
@@ -133,13 +156,14 @@ class PullService:
 
     # execute (streams progress) ------------------------------------------
 
-    def execute(self, plan: PullPlan, emit: Emit, max_concurrent: int = 0) -> str:
+    def execute(self, plan: PullPlan, emit: Emit, quiet_status: bool = False) -> str:
+        """Download, verify, unpack and tag; `quiet_status` leaves out the final Status line."""
         try:
-            return self._execute(plan, emit, max_concurrent)
+            return self._execute(plan, emit, quiet_status)
         finally:
             plan.client.close()
 
-    def _execute(self, plan: PullPlan, emit: Emit, max_concurrent: int) -> str:
+    def _execute(self, plan: PullPlan, emit: Emit, quiet_status: bool) -> str:
         ref = plan.ref
         emit(status_message(f"Pulling from {ref.path}", ref.tag or str(ref.digest)))
         tags = [str(ref)] if ref.tag and not ref.digest else []
@@ -149,7 +173,8 @@ class PullService:
             for t in [*tags, repo_digest]:
                 self.images.meta.tag(t, image_id)
             emit(status_message(f"Digest: {plan.digest}"))
-            emit(status_message(f"Status: Image is up to date for {ref.familiar_string()}"))
+            if not quiet_status:
+                emit(status_message(f"Status: Image is up to date for {ref.familiar_string()}"))
             return image_id
         layers = plan.manifest.layers
         with self.images.creating():
@@ -160,7 +185,7 @@ class PullService:
                 elif d not in missing:
                     missing.append(d)
                     emit(status_message("Pulling fs layer", d.digest.short(), ProgressDetail()))
-            workers = max_concurrent or self.registries.options.max_concurrent_downloads
+            workers = self.registries.options.max_concurrent_downloads
             if missing:
                 with ThreadPoolExecutor(max_workers=max(1, min(workers, len(missing)))) as pool:
                     futures = [
@@ -182,7 +207,8 @@ class PullService:
             for d in missing:
                 emit(status_message("Pull complete", d.digest.short(), ProgressDetail()))
         emit(status_message(f"Digest: {plan.digest}"))
-        emit(status_message(f"Status: Downloaded newer image for {ref.familiar_string()}"))
+        if not quiet_status:
+            emit(status_message(f"Status: Downloaded newer image for {ref.familiar_string()}"))
         return image_id
 
     def _present(self, image_id: str) -> bool:
