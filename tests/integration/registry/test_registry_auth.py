@@ -13,16 +13,16 @@ import urllib.parse
 
 import jwt
 import pytest
-from conftest import OCI_MANIFEST, blob, make_image, push_blob, push_image
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from registryserver import OCI_MANIFEST, blob, make_image, push_blob, push_image
 
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "root": "root-secret"}
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    from conftest import start_registry
+    from registryserver import start_registry
 
     root = tmp_path_factory.mktemp("secured") / "root"
     r = start_registry(root, "--public", "library/*")

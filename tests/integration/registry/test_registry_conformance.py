@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 
-from conftest import OCI_MANIFEST, blob, make_image, push_blob, push_image
+from registryserver import OCI_MANIFEST, blob, make_image, push_blob, push_image
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import blob, make_image, push_blob, push_image
+from registryserver import blob, make_image, push_blob, push_image
 
 
 def blob_files(r) -> set[str]:

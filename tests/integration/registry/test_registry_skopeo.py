@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import make_image, write_oci_layout
+from registryserver import make_image, write_oci_layout
 
 pytestmark = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
 
