@@ -291,6 +291,11 @@ class ImageService:
 
     # unpacking --------------------------------------------------------------
 
+    def unpack_layers(self, layers: list[NewLayer]) -> str:
+        """Snapshots for these stored layers, bottom first (a pull unpacks layer by
+        layer while later ones download); returns the top ChainID."""
+        return self._unpack([(layer.digest, layer.diff_id) for layer in layers])
+
     def _unpack(self, layers: list[tuple[Digest, Digest]]) -> str:
         """Make sure a committed snapshot exists for each layer; return the top ChainID."""
         diff_ids = [diff_id for _, diff_id in layers]

@@ -186,26 +186,32 @@ class PullService:
                     missing.append(d)
                     emit(status_message("Pulling fs layer", d.digest.short(), ProgressDetail()))
             workers = self.registries.options.max_concurrent_downloads
-            if missing:
-                with ThreadPoolExecutor(max_workers=max(1, min(workers, len(missing)))) as pool:
-                    futures = [
-                        pool.submit(self._download, plan, d.digest, d.size, emit) for d in missing
-                    ]
-                    errors = [f.exception() for f in futures]
-                first = next((e for e in errors if e is not None), None)
-                if first is not None:
-                    raise first
             new_layers = [
                 NewLayer(d.digest, d.size, d.media_type, diff)
                 for d, diff in zip(layers, plan.config.rootfs_diff_ids, strict=True)
             ]
-            for d in missing:
-                emit(progress_message("Extracting", d.digest.short(), 0, d.size))
+            pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(missing) or 1)))
+            try:
+                futures = {
+                    d.digest: pool.submit(self._download, plan, d.digest, d.size, emit)
+                    for d in missing
+                }
+                # Unpack bottom up as soon as each layer is in, while the rest download.
+                for i, d in enumerate(layers):
+                    future = futures.pop(d.digest, None)
+                    if future is None:
+                        continue
+                    future.result()
+                    emit(progress_message("Extracting", d.digest.short(), 0, d.size))
+                    self.images.unpack_layers(new_layers[: i + 1])
+                    emit(status_message("Pull complete", d.digest.short(), ProgressDetail()))
+            finally:
+                for f in futures.values():
+                    f.cancel()
+                pool.shutdown(wait=True)
             image_id = self.images.store_image(
                 plan.config_bytes, new_layers, [*tags, repo_digest], plan.manifest_bytes
             )
-            for d in missing:
-                emit(status_message("Pull complete", d.digest.short(), ProgressDetail()))
         emit(status_message(f"Digest: {plan.digest}"))
         if not quiet_status:
             emit(status_message(f"Status: Downloaded newer image for {ref.familiar_string()}"))
