@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -406,3 +407,24 @@ def test_pull_all_tags(freightd, registry: Registry) -> None:
     assert "a: Pulling from" in out and "b: Pulling from" in out
     assert f"Status: Downloaded newer images for {registry.host}/{repo}" in out
     ok(freightd.cli("rmi", f"{registry.host}/{repo}:a", f"{registry.host}/{repo}:b"))
+
+
+def test_search_and_distribution_inspect(freightd, registry: Registry) -> None:
+    fac = Factory(registry.host)
+    repo = f"searchme{secrets.token_hex(3)}/img"
+    digest, _, size, _ = fac.image(repo, "v1", [({"etc/s": b"s"}, "gzip")])
+    out = ok(freightd.cli("search", "--format", "{{.Name}}", f"{registry.host}/searchme"))
+    assert repo in out.split()
+    table = ok(freightd.cli("search", f"{registry.host}/{repo}"))
+    assert table.splitlines()[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    bad = freightd.cli("search", "--limit", "500", f"{registry.host}/x")
+    assert bad.returncode == 1 and "outside the range" in bad.stderr.decode()
+    # The Engine API directly: GET /distribution/{name}/json
+    sock = freightd.host.removeprefix("unix://")
+    curl = subprocess.run(
+        ["curl", "-s", "--unix-socket", sock, f"http://x/distribution/{registry.host}/{repo}:v1/json"],
+        capture_output=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    doc = json.loads(curl.stdout)
+    assert doc["Descriptor"] == {"mediaType": DOCKER["manifest"], "digest": digest, "size": size}
+    assert doc["Platforms"][0]["os"] == "linux"
