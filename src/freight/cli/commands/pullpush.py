@@ -17,7 +17,7 @@ from freight.client.http import ApiError, quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TextIO
 
 PULL = Command(
     "pull",
@@ -101,8 +101,15 @@ def split_tag(ref: str) -> tuple[str, str | None]:
 
 
 def pull_image(
-    session: Session, name: str, *, all_tags: bool = False, platform: str = "", quiet: bool = False
+    session: Session,
+    name: str,
+    *,
+    all_tags: bool = False,
+    platform: str = "",
+    quiet: bool = False,
+    out: TextIO | None = None,
 ) -> dict[str, Any]:
+    """POST /images/create with the saved login for the image's registry."""
     repo, tag = split_tag(name)
     if all_tags and (tag or "@" in repo):
         raise CliError("tag can't be used with --all-tags/-a", 125)
@@ -114,7 +121,7 @@ def pull_image(
     response = session.api.http.request(
         "POST", "/images/create", params=params, headers=auth_header(registry_of(repo))
     )
-    return show_progress(response.iter_json(), sys.stdout, quiet)
+    return show_progress(response.iter_json(), out or sys.stdout, quiet)
 
 
 def pull_main(session: Session, argv: list[str]) -> int:

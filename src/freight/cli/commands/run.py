@@ -16,7 +16,6 @@ import sys
 from freight.cli.attach import EOF, Interactive, Target
 from freight.cli.containerspec import CREATE, DETACH_KEYS_HELP, RUN, create_body
 from freight.cli.flags import Command, Flag
-from freight.cli.progress import show_messages
 from freight.cli.session import CliError, Session
 from freight.cli.terminal import check_tty, parse_detach_keys
 from freight.client.http import ApiError
@@ -66,9 +65,9 @@ def familiar_with_tag(image: str) -> str:
 
 def pull(session: Session, image: str) -> None:
     """POST /images/create?fromImage=, its progress on stderr like docker run's."""
-    name = familiar_with_tag(image)
-    repo, _, tag = name.rpartition(":") if "@" not in name else (name, "", "")
-    show_messages(session.api.image_pull(repo or name, tag or None), sys.stderr)
+    from freight.cli.commands.pullpush import pull_image  # with the saved login
+
+    pull_image(session, familiar_with_tag(image), out=sys.stderr)
 
 
 def create_container(session: Session, body: dict[str, Any], name: str | None, policy: str) -> str:
