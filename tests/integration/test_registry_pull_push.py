@@ -429,3 +429,14 @@ def test_search_and_distribution_inspect(freightd, registry: Registry) -> None:
     doc = json.loads(curl.stdout)
     assert doc["Descriptor"] == {"mediaType": DOCKER["manifest"], "digest": digest, "size": size}
     assert doc["Platforms"][0]["os"] == "linux"
+
+
+def test_manifest_inspect(freightd, registry: Registry) -> None:
+    fac = Factory(registry.host)
+    repo = repo_name()
+    digest, _, _, layers = fac.image(repo, "v1", [({"etc/m": b"m"}, "gzip")], OCI)
+    doc = json.loads(ok(freightd.cli("manifest", "inspect", f"{registry.host}/{repo}:v1")))
+    assert doc["mediaType"] == OCI["manifest"]
+    assert [d["digest"] for d in doc["layers"]] == layers
+    missing = freightd.cli("manifest", "inspect", f"{registry.host}/{repo}:nope")
+    assert missing.returncode == 1 and "manifest unknown" in missing.stderr.decode()

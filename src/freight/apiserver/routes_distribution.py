@@ -16,7 +16,13 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from freight.apiserver.http import AnyResponse, Request, StreamingResponse, json_response
+from freight.apiserver.http import (
+    AnyResponse,
+    Request,
+    Response,
+    StreamingResponse,
+    json_response,
+)
 from freight.apiserver.router import Router
 from freight.distribution import platforms
 from freight.distribution.auth import ANONYMOUS, Credentials
@@ -77,6 +83,7 @@ class DistributionRoutes:
         r.add("POST", "/auth", self.auth)
         r.add("GET", "/images/search", self.search)
         r.add("GET", "/distribution/{name:path}/json", self.distribution)
+        r.add("GET", "/freight/distribution/{name:path}/manifest", self.manifest)
 
     async def create(self, req: Request) -> AnyResponse:
         q = req.query
@@ -153,6 +160,25 @@ class DistributionRoutes:
             from freight.services.pull import _docker_error
 
             raise _docker_error(e, ref) from None
+
+    async def manifest(self, req: Request) -> AnyResponse:
+        """freight's own: the manifest or index a reference names, as the registry sent it
+        (what `freight manifest inspect` prints; docker's CLI reads it from the registry)."""
+        ref = parse_pull_ref(req.params["name"])
+        creds = decode_registry_auth(req.headers.get("x-registry-auth"))
+
+        def work() -> tuple[bytes, str]:
+            with self.registries.client(ref.domain, creds) as c:
+                fetched = c.get_manifest(ref.path, str(ref.digest or ref.tag))
+                return fetched.data, fetched.media_type
+
+        try:
+            data, media_type = await asyncio.to_thread(work)
+        except FreightError as e:
+            from freight.services.pull import _docker_error
+
+            raise _docker_error(e, ref) from None
+        return Response(200, data, media_type)
 
 
 def _search_matches(row: dict[str, Any], filters: dict[str, list[str]]) -> bool:

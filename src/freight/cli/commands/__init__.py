@@ -203,6 +203,16 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             )
         },
     ),
+    "manifest": (
+        "Manage Docker image manifests and manifest lists",
+        {
+            "inspect": (
+                "freight.cli.commands.pullpush",
+                "manifest_inspect_main",
+                "Display an image manifest, or manifest list",
+            ),
+        },
+    ),
     "registry": (
         "Run and manage freight's own registry server",
         {

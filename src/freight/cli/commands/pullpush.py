@@ -75,6 +75,19 @@ SEARCH = Command(
 )
 
 
+MANIFEST_INSPECT = Command(
+    "manifest inspect",
+    "[OPTIONS] [MANIFEST_LIST] MANIFEST",
+    "Display an image manifest, or manifest list",
+    [
+        Flag("insecure", "", help="Allow communication with an insecure registry"),
+        Flag("verbose", "v", help="Output additional info including layers and platform"),
+    ],
+    min_args=1,
+    max_args=2,
+)
+
+
 def registry_of(name: str) -> str:
     """The registry host of an image name ("docker.io" when it names none)."""
     first, sep, _ = name.partition("/")
@@ -290,3 +303,21 @@ def _search_row(row: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
         "IsOfficial": "[OK]" if row.get("is_official") else "",
         "IsAutomated": "[OK]" if row.get("is_automated") else "",
     }
+
+
+def manifest_inspect_main(session: Session, argv: list[str]) -> int:
+    import json
+
+    _, args = MANIFEST_INSPECT.parse(argv)
+    name = args[-1]
+    try:
+        response = session.api.http.request(
+            "GET",
+            f"/freight/distribution/{quote(name, safe='/:@')}/manifest",
+            headers=auth_header(registry_of(name)),
+        )
+        doc = json.loads(response.read())
+    except ApiError as exc:
+        raise CliError(str(exc)) from None
+    session.out(json.dumps(doc, indent="\t") + "\n")
+    return 0
