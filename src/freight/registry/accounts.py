@@ -26,6 +26,7 @@ from pathlib import Path
 import bcrypt
 
 from freight import errors
+from freight.registry.hub import AccessTokens
 
 _USER = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 ACTIONS = ("pull", "push", "delete")
@@ -56,6 +57,7 @@ class Accounts:
         self._users: dict[str, dict] = {}
         # (name, password) pairs already verified: bcrypt costs tens of ms per check.
         self._verified: dict[tuple[str, str], str] = {}
+        self.access_tokens = AccessTokens(auth_dir)
 
     def _load(self) -> dict[str, dict]:
         try:
@@ -116,6 +118,8 @@ class Accounts:
         if users.pop(name, None) is None:
             raise errors.NotFound(f"no such user: {name}")
         self._save(users)
+        for token in self.access_tokens.list(name):
+            self.access_tokens.revoke(name, token.id)
 
     def verify(self, name: str, password: str) -> User | None:
         """The user if `password` is theirs, else None."""
@@ -123,6 +127,8 @@ class Accounts:
         if u is None:
             return None
         if self._verified.get((name, password)) == u["hash"]:
+            return self.get(name)
+        if self.access_tokens.matches(name, password):
             return self.get(name)
         if not bcrypt.checkpw(password.encode(), u["hash"].encode()):
             return None

@@ -41,6 +41,7 @@ from freight.registry.accounts import Accounts, Policy, User
 from freight.registry.codes import RegistryError
 from freight.registry.config import Config
 from freight.registry.httpserver import ClientGone, FileBody, Request, Response
+from freight.registry.hub import Hub
 from freight.registry.storage import (
     NameInvalid,
     RangeInvalid,
@@ -50,6 +51,7 @@ from freight.registry.storage import (
     is_tag,
 )
 from freight.registry.tokens import Scope, TokenService, parse_scope
+from freight.registry.web import WebUI
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 JSON = "application/json"
@@ -70,6 +72,7 @@ _ROUTES = [
     ("search", re.compile(r"/v1/search")),
     ("health", re.compile(r"/healthz|/health")),
     ("metrics", re.compile(r"/metrics")),
+    ("web", re.compile(r"/|/ui/.*|/r/.+")),
 ]
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -167,6 +170,8 @@ class Registry:
         self.policy = Policy(self.accounts, config.public)
         self.tokens = TokenService(self.storage.layout.auth, config.service, config.token_expiry)
         self.metrics = Metrics()
+        self.hub = Hub(self.storage)
+        self.web = WebUI(self.storage, self.accounts, self.policy, self.tokens, self.hub)
         self.access_log = True
 
     async def __call__(self, req: Request) -> Response:
@@ -366,6 +371,8 @@ class Registry:
                 message=f"manifest is a {media_type}, which the request does not accept",
             )
         body = self.storage.read_blob(digest)
+        if req.method == "GET":
+            self.hub.count_pull(name)
         headers = [
             ("Content-Type", media_type),
             ("Docker-Content-Digest", digest),
@@ -603,16 +610,18 @@ class Registry:
                 codes.PAGINATION_NUMBER_INVALID, {"page": req.arg("page")}
             ) from None
         hits = [r for r in self.storage.repositories() if query in r and self._may_list(caller, r)]
-        results = [
-            {
-                "name": r,
-                "description": "",
-                "star_count": 0,
-                "is_official": False,
-                "is_automated": False,
-            }  # fmt: skip
-            for r in hits[(page - 1) * n : page * n]
-        ]
+        results = []
+        for r in hits[(page - 1) * n : page * n]:
+            info = self.hub.info(r)
+            results.append(
+                {
+                    "name": r,
+                    "description": info.description,
+                    "star_count": len(info.stars),
+                    "is_official": False,
+                    "is_automated": False,
+                }
+            )
         return _json(
             {
                 "query": query,
@@ -626,6 +635,11 @@ class Registry:
 
     async def _health(self, req: Request, caller: Caller) -> Response:
         return _json({"status": "ok", "read_only": self.config.read_only})
+
+    async def _web(self, req: Request, caller: Caller) -> Response:
+        if self.config.read_only and req.method == "POST":
+            raise RegistryError(codes.UNSUPPORTED, message="the registry is in read-only mode")
+        return await self.web.handle(req)
 
     async def _metrics(self, req: Request, caller: Caller) -> Response:
         body = self.metrics.render(len(self.storage.uploads_in_progress()))

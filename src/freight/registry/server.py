@@ -3,7 +3,8 @@
     await serve(config, ready=lambda port: print(port))
 
 SIGINT/SIGTERM stop it cleanly. Abandoned uploads (untouched for `upload_expiry`
-seconds) are removed at start-up and then every EXPIRY_INTERVAL seconds.
+seconds) are removed at start-up and then every EXPIRY_INTERVAL seconds; pull
+counts are flushed every FLUSH_INTERVAL seconds and at shutdown.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from freight.registry.config import Config
 from freight.registry.httpserver import HttpServer, tls_context
 
 EXPIRY_INTERVAL = 600.0
+FLUSH_INTERVAL = 10.0  # pull counts reach hub.json this often
 
 _log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ async def serve(config: Config, ready: Callable[[int], None] | None = None) -> N
     expiry = asyncio.create_task(_expire(app, config.upload_expiry))
     serving = asyncio.create_task(server.serve_forever())
     await stop.wait()
+    app.hub.flush()
     expiry.cancel()
     serving.cancel()
     await server.close()
@@ -46,8 +49,13 @@ async def serve(config: Config, ready: Callable[[int], None] | None = None) -> N
 
 
 async def _expire(app: Registry, max_age: int) -> None:
+    last = -EXPIRY_INTERVAL
     while True:
-        gone = await asyncio.to_thread(app.storage.expire_uploads, max_age)
-        if gone:
-            _log.info("removed %d abandoned uploads", len(gone))
-        await asyncio.sleep(EXPIRY_INTERVAL)
+        now = asyncio.get_running_loop().time()
+        if now - last >= EXPIRY_INTERVAL:
+            gone = await asyncio.to_thread(app.storage.expire_uploads, max_age)
+            if gone:
+                _log.info("removed %d abandoned uploads", len(gone))
+            last = now
+        app.hub.flush()
+        await asyncio.sleep(FLUSH_INTERVAL)

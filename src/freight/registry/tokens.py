@@ -100,6 +100,34 @@ class TokenService:
         return str(claims["sub"]), scopes
 
 
+SESSION_EXPIRY = 12 * 3600
+
+
+def _session_audience(service: str) -> str:
+    return f"{service}-web"
+
+
+def issue_session(service: TokenService, user: str) -> str:
+    """A web sign-in cookie: a JWT for the web audience only (useless as a registry token)."""
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": user, "aud": _session_audience(service.service), "iat": now, "exp": now + SESSION_EXPIRY}  # fmt: skip
+    return jwt.encode(claims, service._key, algorithm=ALGORITHM)
+
+
+def verify_session(service: TokenService, token: str) -> str | None:
+    try:
+        claims = jwt.decode(
+            token,
+            service._public,
+            algorithms=[ALGORITHM],
+            audience=_session_audience(service.service),
+            issuer=ISSUER,
+        )
+    except jwt.PyJWTError:
+        return None
+    return str(claims.get("sub") or "") or None
+
+
 def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
