@@ -224,6 +224,7 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.drop_once: dict[str, int] = {}  # path -> byte count after which to cut once
+        self.drop_always: dict[str, int] = {}  # path -> byte offset it never gets past
         self.ranges: list[str] = []
         self.bearer_user: tuple[str, str] | None = None  # Bearer auth with this login
         self.token_requests: list[str] = []
@@ -262,6 +263,8 @@ class FakeRegistry:
                     start = int(self.headers["Range"].split("=")[1].split("-")[0])
                     status = 206
                 cut = fake.drop_once.pop(path, None)
+                if cut is None:
+                    cut = fake.drop_always.get(path)
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -440,3 +443,22 @@ def test_manifest_inspect(freightd, registry: Registry) -> None:
     assert [d["digest"] for d in doc["layers"]] == layers
     missing = freightd.cli("manifest", "inspect", f"{registry.host}/{repo}:nope")
     assert missing.returncode == 1 and "manifest unknown" in missing.stderr.decode()
+
+
+def test_pull_cut_short_fails_then_a_later_pull_resumes(freightd, fake: FakeRegistry) -> None:
+    data = secrets.token_bytes(2 << 20)
+    blob, diff = gz_layer({"etc/big": data})
+    fake.image("drop/later", "v1", [blob], [diff])
+    path = f"/v2/drop/later/blobs/{sha(blob)}"
+    cut = len(blob) // 3
+    fake.drop_always[path] = cut
+    ref = f"{fake.host}/drop/later:v1"
+    first = freightd.cli("pull", ref)
+    assert first.returncode == 1
+    assert "after 3 retries" in first.stderr.decode()
+    assert_not_pulled(freightd, ref)
+    del fake.drop_always[path]
+    fake.ranges.clear()
+    ok(freightd.cli("pull", ref))
+    assert fake.ranges[0] == f"bytes={cut}-"  # went on from what the first pull kept
+    ok(freightd.cli("rmi", ref))

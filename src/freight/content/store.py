@@ -120,6 +120,23 @@ class ContentWriter:
             self.abort()
         return actual
 
+    def suspend(self) -> None:
+        """Stop, keeping what was written for a later `writer(ref, resume=True)`
+        (a pull cut short by the network goes on from there)."""
+        if self._done:
+            return
+        self._done = True
+        self._file.close()
+        self._store._release(self.ref)
+
+    def _continue(self) -> None:
+        """Rehash what a stale ingest of this ref holds and append after it."""
+        with open(self._path, "rb") as f:
+            while chunk := f.read(CHUNK_SIZE):
+                self._hasher.update(chunk)
+                self.offset += len(chunk)
+        self._file.seek(self.offset)
+
     def abort(self) -> None:
         """Drop the write; the ingest file is removed. Safe to call twice."""
         if self._done:
@@ -155,8 +172,12 @@ class ContentStore:
 
     # --- Ingester ---------------------------------------------------------
 
-    def writer(self, ref: str) -> ContentWriter:
-        """Start writing a blob named `ref`; Unavailable if `ref` is being written."""
+    def writer(self, ref: str, resume: bool = False) -> ContentWriter:
+        """Start writing a blob named `ref`; Unavailable if `ref` is being written.
+
+        With `resume`, what a suspended (or dead) writer of the same ref left is
+        kept and continued; `offset` says how much there is.
+        """
         with self._lock:
             if ref in self._active:
                 raise errors.Unavailable(f"ref {ref!r} is locked: another write is in progress")
@@ -170,9 +191,16 @@ class ContentStore:
         if fd is None:
             self._release(ref)
             raise errors.Unavailable(f"ref {ref!r} is locked by another process")
-        # A stale ingest of the same ref is not resumed: start from zero.
-        os.ftruncate(fd, 0)
-        return ContentWriter(self, ref, path, fd)
+        if not resume:
+            os.ftruncate(fd, 0)  # a stale ingest of the same ref: start from zero
+            return ContentWriter(self, ref, path, fd)
+        w = ContentWriter(self, ref, path, fd)
+        try:
+            w._continue()
+        except BaseException:
+            w.abort()
+            raise
+        return w
 
     def put(self, data: bytes, expected: Digest | None = None) -> Digest:
         """Store `data` in one go; return its digest."""

@@ -9,7 +9,6 @@ Nothing is tagged unless every blob verified and every layer unpacked.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -230,10 +229,13 @@ class PullService:
         writers: list = []
 
         def open_sink():
+            # The first sink goes on from what an earlier, cut-short pull left;
+            # a second one (the registry ignored Range) starts from zero.
+            resume = not writers
             for w in writers:
                 w.abort()
             writers.clear()
-            writers.append(content.writer(f"pull-{digest.hex}-{secrets.token_hex(4)}"))
+            writers.append(content.writer(f"pull-{digest.hex}", resume=resume))
             return writers[0]
 
         last = [0.0]
@@ -253,6 +255,10 @@ class PullService:
             emit(status_message("Download complete", short, ProgressDetail()))
         except RegistryError as e:
             raise _docker_error(e, plan.ref) from None
+        except Unavailable:
+            for w in writers:
+                w.suspend()  # the network failed, not the data: a later pull resumes
+            raise
         finally:
             for w in writers:
                 w.abort()
