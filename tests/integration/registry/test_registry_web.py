@@ -4,9 +4,12 @@ tags, layers and pull command, star it, create an access token and log in with i
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -37,6 +40,7 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group: close() ends every chromium process
         )
         port = None
         deadline = time.monotonic() + 30
@@ -89,8 +93,17 @@ class Browser:
 
     def close(self) -> None:
         self.ws.close()
-        self.proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture
