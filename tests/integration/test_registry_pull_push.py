@@ -6,6 +6,7 @@ or drop the connection. Driven by the freight CLI.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import subprocess
@@ -228,6 +229,9 @@ class FakeRegistry:
         self.ranges: list[str] = []
         self.bearer_user: tuple[str, str] | None = None  # Bearer auth with this login
         self.token_requests: list[str] = []
+        self.redirects: dict[str, str] = {}  # path -> Location of a 307
+        self.basic_user: tuple[str, str] | None = None  # Basic auth with this login
+        self.seen_auth: list[str | None] = []  # Authorization of each non-/v2/ request
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -251,6 +255,15 @@ class FakeRegistry:
                     realm = f'Bearer realm="http://{fake.host}/token",service="fake",scope="x"'
                     return self._send(401, {"WWW-Authenticate": realm},
                                       b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')  # fmt: skip
+                if fake.basic_user:
+                    user, pw = fake.basic_user
+                    basic = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+                    if self.headers.get("Authorization") != basic:
+                        return self._send(401, {"WWW-Authenticate": 'Basic realm="fake"'}, b"{}")
+                if path != "/v2/":
+                    fake.seen_auth.append(self.headers.get("Authorization"))
+                if path in fake.redirects:
+                    return self._send(307, {"Location": fake.redirects[path]}, b"")
                 if path == "/v2/":
                     return self._send(200, {}, b"{}")
                 if path not in fake.routes:
@@ -462,3 +475,45 @@ def test_pull_cut_short_fails_then_a_later_pull_resumes(freightd, fake: FakeRegi
     ok(freightd.cli("pull", ref))
     assert fake.ranges[0] == f"bytes={cut}-"  # went on from what the first pull kept
     ok(freightd.cli("rmi", ref))
+
+
+# the client itself, against the real registry and fakes --------------------------
+
+
+def test_client_chunked_upload_and_head(auth_registry: Registry, tmp_path: Path) -> None:
+    from freight.distribution.auth import Credentials
+    from freight.distribution.client import Endpoint, RegistryClient
+    from freight.oci.digest import Digest
+
+    data = secrets.token_bytes(300_000)
+    blob = tmp_path / "blob"
+    blob.write_bytes(data)
+    ep = Endpoint(auth_registry.host, f"http://{auth_registry.host}", False)
+    with RegistryClient(ep, Credentials("alice", "s3cret")) as c:
+        digest = Digest(sha(data))
+        assert not c.blob_exists("chunk/x", digest)
+        seen: list[int] = []
+        c.upload_blob(
+            "chunk/x", digest, len(data), functools.partial(open, blob, "rb"), seen.append, 100_000
+        )
+        assert seen == [100_000, 200_000, 300_000]
+        assert c.blob_exists("chunk/x", digest)
+
+
+def test_credentials_not_sent_after_redirect_to_another_host(freightd, docker_config) -> None:
+    storage, front = FakeRegistry(), FakeRegistry()
+    try:
+        blob, diff = gz_layer({"etc/r": b"redirected"})
+        front.image("redir/img", "v1", [blob], [diff])
+        storage.routes[f"/blob/{sha(blob)}"] = (200, {}, blob)
+        front.redirects[f"/v2/redir/img/blobs/{sha(blob)}"] = (
+            f"http://{storage.host}/blob/{sha(blob)}"
+        )
+        front.basic_user = ("dave", "pw")
+        ok(freightd.cli("login", "-u", "dave", "--password-stdin", front.host, input=b"pw\n"))
+        ok(freightd.cli("pull", f"{front.host}/redir/img:v1"))
+        assert storage.seen_auth == [None]  # the blob came from storage, without the login
+        ok(freightd.cli("rmi", f"{front.host}/redir/img:v1"))
+    finally:
+        storage.close()
+        front.close()
