@@ -82,3 +82,21 @@ def test_docker_login_push_pull_with_accounts(freightd, freight_auth_registry) -
     assert freightd.docker("pull", ref).returncode != 0  # private without credentials
     ok(freightd.docker("rmi", ref))
     ok(freightd.docker("rmi", other))
+
+
+def test_docker_search_finds_repositories_with_stars(freightd, freight_registry) -> None:
+    import json
+
+    name = f"searchme{secrets.token_hex(3)}/tool"
+    ref = f"{freight_registry.host}/{name}:v1"
+    ok(freightd.docker("tag", "busybox", ref))
+    ok(freightd.docker("push", ref))
+    out = ok(
+        freightd.docker(
+            "search", "--format", "{{json .}}", f"{freight_registry.host}/{name.split('/')[0]}"
+        )
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["Name"] for r in rows] == [name]
+    assert rows[0]["StarCount"] == "0"
+    ok(freightd.docker("rmi", ref))
