@@ -146,3 +146,24 @@ def test_config_file_and_overrides(tmp_path):
         load(str(cfg))
     with pytest.raises(errors.InvalidArgument, match="HOST:PORT"):
         load(None, addr="nope").host_port()
+
+
+def test_hub_pull_counts_stars_and_access_tokens(tmp_path):
+    from freight.registry.hub import AccessTokens, Hub
+
+    s = st.Storage(tmp_path)
+    s.put_manifest("a/b", b"{}", "application/vnd.oci.image.manifest.v1+json", None)
+    hub = Hub(s)
+    hub.count_pull("a/b")
+    hub.count_pull("a/b")
+    assert hub.info("a/b").pulls == 2
+    hub.flush()
+    assert Hub(s).info("a/b").pulls == 2  # written to hub.json
+    assert hub.toggle_star("a/b", "alice") and hub.info("a/b").stars == ["alice"]
+    assert not hub.toggle_star("a/b", "alice") and hub.info("a/b").stars == []
+    tokens = AccessTokens(tmp_path / "auth")
+    token, secret = tokens.create("alice", "ci")
+    assert secret not in (tmp_path / "auth" / "access-tokens.json").read_text()
+    assert tokens.matches("alice", secret) and not tokens.matches("bob", secret)
+    assert not tokens.revoke("bob", token.id) and tokens.revoke("alice", token.id)
+    assert not tokens.matches("alice", secret)
