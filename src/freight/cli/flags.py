@@ -13,6 +13,8 @@ Values are converted when parsed, so a bad ``-m 12x`` fails with docker's
 
 from __future__ import annotations
 
+from freight.cli.session import CliError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -282,3 +284,17 @@ def _set(flag: Flag, text: str, values: dict[str, Any]) -> None:
         values[flag.dest].append(value)
     else:
         values[flag.dest] = value
+
+
+def key_value_map(items: list[str], strict_flag: str | None = None) -> dict[str, str]:
+    """KEY=VALUE options (labels, driver options); a bare KEY has an empty value,
+    unless `strict_flag` names the flag ("-o, --opt"), which then refuses it as docker does."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq and strict_flag:
+            raise CliError(
+                f'invalid argument "{item}" for "{strict_flag}" flag: invalid key value pair format'
+            )
+        out[key] = value
+    return out

@@ -11,10 +11,14 @@ from __future__ import annotations
 from freight.cli.gotemplate import HEADER_FUNCS, Template, TemplateError
 from freight.cli.session import CliError
 from freight.cli.tabwriter import align
+from freight.client.http import ApiError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from freight.cli.session import Session
 
 TABLE = "table"
 
@@ -70,3 +74,37 @@ def ellipsis(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     return text[: max(width - 1, 0)] + "…"
+
+
+def inspect_each(
+    session: Session, refs: list[str], fetch: Callable[[str], Any], kind: str, fmt: str | None
+) -> int:
+    """docker's `X inspect`: a JSON array (4-space indent) or `fmt` per object.
+
+    An object that is missing is reported ("Error: No such network: x") and
+    the others are still shown; the status is then 1.
+    """
+    import json  # not at import time: `ps` loads this module
+
+    template = None
+    if fmt:
+        try:
+            template = Template(fmt)
+        except TemplateError as exc:
+            raise CliError(f"template parsing error: {exc}") from None
+    found, status = [], 0
+    for ref in refs:
+        try:
+            found.append(fetch(ref))
+        except ApiError as exc:
+            session.err(f"{exc}\n" if exc.status != 404 else f"Error: No such {kind}: {ref}\n")
+            status = 1
+    if template is None:
+        session.out((json.dumps(found, indent=4, ensure_ascii=False) if found else "[]") + "\n")
+        return status
+    try:
+        for doc in found:
+            session.out(template.execute(doc) + "\n")
+    except TemplateError as exc:
+        raise CliError(f"template: {exc}") from None
+    return status

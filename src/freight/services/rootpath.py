@@ -3,7 +3,8 @@
 Symlinks are followed the way the kernel would inside the container: an
 absolute target restarts at the root, `..` stops at the root. The daemon reads
 files of an image (/etc/passwd) through this, never through the host's view of
-a symlink.
+a symlink. The walk itself is `archive.inroot.resolve` (fd-based, openat2
+RESOLVE_IN_ROOT), the one cp and the archive routes use.
 """
 
 from __future__ import annotations
@@ -11,34 +12,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from freight.errors import InvalidArgument
-
-MAX_SYMLINKS = 40  # the kernel's limit (ELOOP)
+from freight.archive import inroot
 
 
 def resolve_in_root(root: Path, path: str) -> Path:
     """Return the host path of container path `path`, confined to `root`."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, name)
-        if candidate.is_symlink():
-            links += 1
-            if links > MAX_SYMLINKS:
-                raise InvalidArgument(f"too many levels of symbolic links in {path}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(name)
-    return root.joinpath(*resolved)
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return root / inroot.resolve(root_fd, path).lstrip("/")
+    finally:
+        os.close(root_fd)
 
 
 def read_text_in_root(root: Path, path: str) -> str | None:

@@ -7,12 +7,9 @@ Go template, ``port``'s ``8080/tcp -> 0.0.0.0:49153`` lines).
 
 from __future__ import annotations
 
-import json
-import sys
-
-from freight.cli.flags import Command, Flag
-from freight.cli.formatter import render, resolve_format
-from freight.cli.gotemplate import Template, TemplateError
+from freight.cli.confirm import confirm
+from freight.cli.flags import Command, Flag, key_value_map
+from freight.cli.formatter import inspect_each, render, resolve_format
 from freight.cli.session import CliError, Session
 from freight.client import networks as api
 from freight.client.http import ApiError
@@ -183,18 +180,6 @@ class NetworkRow:
         return {name: getattr(self, name)() for name in self.FIELDS}
 
 
-def _key_values(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq and flag == "opt":
-            raise CliError(
-                f'invalid argument "{item}" for "-o, --opt" flag: invalid key value pair format'
-            )
-        out[key] = value
-    return out
-
-
 def _filters(items: list[str]) -> dict[str, list[str]]:
     from freight.cli.commands.ps import parse_filters
 
@@ -250,8 +235,8 @@ def create_main(session: Session, argv: list[str]) -> int:
             "Config": ipam_config(opts["subnet"], opts["gateway"], opts["ip_range"]),
             "Options": {},
         },
-        "Options": _key_values(opts["opt"], "opt"),
-        "Labels": _key_values(opts["label"], "label"),
+        "Options": key_value_map(opts["opt"], "-o, --opt"),
+        "Labels": key_value_map(opts["label"]),
     }
     try:
         created = api.network_create(session.api, body)
@@ -275,28 +260,9 @@ def ls_main(session: Session, argv: list[str]) -> int:
 
 def inspect_main(session: Session, argv: list[str]) -> int:
     opts, args = INSPECT.parse(argv)
-    template = None
-    if opts["format"]:
-        try:
-            template = Template(opts["format"])
-        except TemplateError as exc:
-            raise CliError(f"template parsing error: {exc}") from None
-    found, status = [], 0
-    for ref in args:
-        try:
-            found.append(api.network_inspect(session.api, ref))
-        except ApiError as exc:
-            session.err(f"{exc}\n" if exc.status != 404 else f"Error: No such network: {ref}\n")
-            status = 1
-    if template is None:
-        session.out((json.dumps(found, indent=4, ensure_ascii=False) if found else "[]") + "\n")
-    else:
-        try:
-            for n in found:
-                session.out(template.execute(n) + "\n")
-        except TemplateError as exc:
-            raise CliError(f"template: {exc}") from None
-    return status
+    return inspect_each(
+        session, args, lambda ref: api.network_inspect(session.api, ref), "network", opts["format"]
+    )
 
 
 def rm_main(session: Session, argv: list[str]) -> int:
@@ -317,15 +283,9 @@ def rm_main(session: Session, argv: list[str]) -> int:
 
 def prune_main(session: Session, argv: list[str]) -> int:
     opts, _ = PRUNE.parse(argv)
-    if not opts["force"]:
-        session.out(
-            "WARNING! This will remove all custom networks not used by at least one container.\n"
-            "Are you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower() if sys.stdin and not sys.stdin.closed else ""
-        if answer not in ("y", "yes"):
-            return 0
+    warning = "WARNING! This will remove all custom networks not used by at least one container."
+    if not opts["force"] and not confirm(warning):
+        return 0
     try:
         report = api.network_prune(session.api, _filters(opts["filter"]))
     except ApiError as exc:

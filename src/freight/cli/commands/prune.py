@@ -8,9 +8,8 @@ reclaimed space: 1.2MB", the df table).
 
 from __future__ import annotations
 
-import sys
-
 from freight.cli.commands.commit import vcs
+from freight.cli.confirm import confirm
 from freight.cli.flags import Command, Flag
 from freight.cli.session import CliError, Session
 from freight.client.http import ApiError
@@ -66,10 +65,7 @@ def _filters(values: list[str]) -> dict[str, list[str]]:
 
 
 def _confirm(session: Session, warning: str) -> bool:
-    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-    sys.stdout.flush()
-    answer = sys.stdin.readline() if not sys.stdin.closed else ""
-    if answer.strip().lower() in ("y", "yes"):
+    if confirm(warning):
         return True
     session.out("\n")
     return False

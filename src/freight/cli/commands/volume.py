@@ -6,12 +6,9 @@ an indented JSON array or a Go template) and exit statuses.
 
 from __future__ import annotations
 
-import json
-import sys
-
-from freight.cli.flags import Command, Flag
-from freight.cli.formatter import render, resolve_format
-from freight.cli.gotemplate import Template, TemplateError
+from freight.cli.confirm import confirm
+from freight.cli.flags import Command, Flag, key_value_map
+from freight.cli.formatter import inspect_each, render, resolve_format
 from freight.cli.session import CliError, Session
 from freight.cli.units import human_size
 from freight.client.http import ApiError
@@ -139,18 +136,6 @@ class VolumeRow:
         return {name: getattr(self, name)() for name in self.FIELDS}
 
 
-def _key_values(items: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if what == "opt" and not eq:
-            raise CliError(
-                f'invalid argument "{item}" for "-o, --opt" flag: invalid key value pair format'
-            )
-        out[key] = value
-    return out
-
-
 def _filters(items: list[str]) -> dict[str, list[str]]:
     from freight.cli.commands.ps import parse_filters
 
@@ -167,8 +152,8 @@ def create_main(session: Session, argv: list[str]) -> int:
     body = {
         "Name": name,
         "Driver": opts["driver"] or "local",
-        "DriverOpts": _key_values(opts["opt"], "opt"),
-        "Labels": _key_values(opts["label"], "label"),
+        "DriverOpts": key_value_map(opts["opt"], "-o, --opt"),
+        "Labels": key_value_map(opts["label"]),
     }
     try:
         volume = session.api.volume_create(body)
@@ -192,28 +177,7 @@ def ls_main(session: Session, argv: list[str]) -> int:
 
 def inspect_main(session: Session, argv: list[str]) -> int:
     opts, args = INSPECT.parse(argv)
-    template = None
-    if opts["format"]:
-        try:
-            template = Template(opts["format"])
-        except TemplateError as exc:
-            raise CliError(f"template parsing error: {exc}") from None
-    found, status = [], 0
-    for name in args:
-        try:
-            found.append(session.api.volume_inspect(name))
-        except ApiError as exc:
-            session.err(f"{exc}\n" if exc.status != 404 else f"Error: No such volume: {name}\n")
-            status = 1
-    if template is None:
-        session.out((json.dumps(found, indent=4, ensure_ascii=False) if found else "[]") + "\n")
-    else:
-        try:
-            for v in found:
-                session.out(template.execute(v) + "\n")
-        except TemplateError as exc:
-            raise CliError(f"template: {exc}") from None
-    return status
+    return inspect_each(session, args, session.api.volume_inspect, "volume", opts["format"])
 
 
 def rm_main(session: Session, argv: list[str]) -> int:
@@ -235,17 +199,10 @@ def prune_main(session: Session, argv: list[str]) -> int:
     filters = _filters(opts["filter"])
     if opts["all"]:
         filters.setdefault("all", []).append("true")
-    if not opts["force"]:
-        warning = (
-            "WARNING! This will remove all local volumes not used by at least one container.\n"
-            if opts["all"]
-            else "WARNING! This will remove anonymous local volumes not used by at least one container.\n"
-        )
-        session.out(warning + "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower() if sys.stdin and not sys.stdin.closed else ""
-        if answer not in ("y", "yes"):
-            return 0
+    which = "all local volumes" if opts["all"] else "anonymous local volumes"
+    warning = f"WARNING! This will remove {which} not used by at least one container."
+    if not opts["force"] and not confirm(warning):
+        return 0
     try:
         report = session.api.volume_prune(filters=filters)
     except ApiError as exc:
