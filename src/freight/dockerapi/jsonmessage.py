@@ -11,8 +11,9 @@ moby's order, empty ones left out:
 
 Clients stop at the first line carrying "error" and show it; "error" is
 deprecated upstream but docker-py and old CLIs still read only that key, so
-`error_message` fills both. Shapes only: rendering the progress bar text is
-the caller's business.
+`error_message` fills both. `progress_message` also fills the legacy
+"progress" text bar that docker-py users print (the docker CLI draws its own
+bar from progressDetail).
 
     >>> encode(JSONMessage(status="Pulling fs layer", id="a1b2c3", progress_detail=ProgressDetail()))
     b'{"status":"Pulling fs layer","progressDetail":{},"id":"a1b2c3"}\\r\\n'
@@ -21,6 +22,8 @@ the caller's business.
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from freight.dockerapi.humanize import human_size
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,24 @@ def status_message(status: str, id: str = "", detail: ProgressDetail | None = No
     return JSONMessage(status=status, id=id, progress_detail=detail)
 
 
-def progress_message(status: str, id: str, current: int, total: int, bar: str = "") -> JSONMessage:
+def progress_message(status: str, id: str, current: int, total: int) -> JSONMessage:
     """A byte-progress line ("Downloading", "Extracting", "Pushing")."""
     detail = ProgressDetail(current=current, total=total)
-    return JSONMessage(status=status, id=id, progress_detail=detail, progress=bar)
+    return JSONMessage(
+        status=status, id=id, progress_detail=detail, progress=progress_bar(current, total)
+    )
+
+
+BAR_WIDTH = 50
+
+
+def progress_bar(current: int, total: int) -> str:
+    """dockerd's text bar: ``[=====>     ]  1.2MB/4.5MB`` (just the size when the total is unknown)."""
+    if total <= 0:
+        return human_size(current)
+    filled = min(BAR_WIDTH, BAR_WIDTH * current // total)
+    body = ("=" * (filled - 1) + ">") if 0 < filled < BAR_WIDTH else "=" * filled
+    return f"[{body.ljust(BAR_WIDTH)}]  {human_size(current)}/{human_size(total)}"
 
 
 def error_message(message: str) -> JSONMessage:

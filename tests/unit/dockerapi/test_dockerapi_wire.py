@@ -79,14 +79,20 @@ def test_progress_lines_match_dockerd() -> None:
         jsonmessage.status_message("Pulling fs layer", "a1b2", jsonmessage.ProgressDetail())
     )
     assert line == b'{"status":"Pulling fs layer","progressDetail":{},"id":"a1b2"}\r\n'
-    line = jsonmessage.encode(jsonmessage.progress_message("Downloading", "a1b2", 10, 20, "[=> ]"))
+    line = jsonmessage.encode(jsonmessage.progress_message("Downloading", "a1b2", 10, 20))
     assert json.loads(line) == {
         "status": "Downloading",
         "progressDetail": {"current": 10, "total": 20},
-        "progress": "[=> ]",
+        "progress": "[" + "=" * 24 + ">" + " " * 25 + "]  10B/20B",
         "id": "a1b2",
     }
     assert list(json.loads(line)) == ["status", "progressDetail", "progress", "id"]
+
+
+def test_progress_bar_edges() -> None:
+    assert jsonmessage.progress_bar(0, 100) == "[" + " " * 50 + "]  0B/100B"
+    assert jsonmessage.progress_bar(100, 100) == "[" + "=" * 50 + "]  100B/100B"
+    assert jsonmessage.progress_bar(5000, 0) == "5kB"
 
 
 def test_error_line_has_both_keys() -> None:
