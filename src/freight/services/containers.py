@@ -296,8 +296,10 @@ class ContainerService:
             oom_killed=status.oom_killed,
             finished_at=status.finished_at,
         )
-        self._teardown_bundle(c)
+        # Saved first: the bundle holds exit.json, the only other record of the status,
+        # so a daemon killed in between still knows it (restore tears the rest down).
         self._save(c)
+        self._teardown_bundle(c)
         self._wake_exit_waiters(cid, status)
         if c.host.auto_remove:
             asyncio.get_running_loop().create_task(self._auto_remove(cid))
@@ -323,6 +325,8 @@ class ContainerService:
                 c.state.status = "dead"
                 self._save(c)
             if not c.state.running:
+                if c.state.status in ("exited", "dead") and self.tasks.paths(c.id).bundle.exists():
+                    self._teardown_bundle(c)  # the daemon died while settling an exit
                 continue
             status = self.tasks.restore(c.id)
             if status is not None:
