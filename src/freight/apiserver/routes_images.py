@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import os
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO
@@ -20,6 +19,7 @@ from freight.apiserver.http import (
     json_response,
 )
 from freight.apiserver.router import Router
+from freight.apiserver.streams import BodyPipe
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.oci import reference as refs
 from freight.services import archives, imports
@@ -113,7 +113,7 @@ class ImageRoutes:
         message = q.get("message") or ""
         if repo_tag:
             refs.parse_normalized(repo_tag)  # a bad name fails before the body is read
-        stream = _body_pipe(req) if source == "-" else None
+        stream = BodyPipe(req.body) if source == "-" else None
 
         def work() -> str:
             src: BinaryIO = stream.reader if stream else _open_url(source)
@@ -172,7 +172,7 @@ class ImageRoutes:
     async def load(self, req: Request) -> AnyResponse:
         """As dockerd: 200 at once, then "Loaded image: …" lines or an error message."""
         quiet = req.query.bool("quiet")
-        pipe = _body_pipe(req)
+        pipe = BodyPipe(req.body)
         lines: list[str] = []
 
         def work() -> str:
@@ -189,35 +189,6 @@ class ImageRoutes:
         return _message_stream(work, done, pipe)
 
 
-class _BodyPipe:
-    """Feeds the request body (async) to a blocking reader in a worker thread."""
-
-    def __init__(self, req: Request) -> None:
-        read_fd, write_fd = os.pipe()
-        self.reader = os.fdopen(read_fd, "rb")
-        self._write_fd = write_fd
-        self._req = req
-
-    async def pump(self) -> None:
-        try:
-            async for chunk in self._req.body:
-                await asyncio.to_thread(_write_all, self._write_fd, chunk)
-        except OSError:
-            pass  # the reader stopped early (bad input): the error comes from there
-        finally:
-            os.close(self._write_fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _body_pipe(req: Request) -> _BodyPipe:
-    return _BodyPipe(req)
-
-
 def _open_url(url: str) -> BinaryIO:
     if not url.startswith(("http://", "https://")):
         raise InvalidArgument(f"fromSrc must be '-' or an http(s) URL, not {url!r}")
@@ -230,7 +201,7 @@ def _open_url(url: str) -> BinaryIO:
 def _message_stream(
     work: Callable[[], str],
     done: Callable[[str], dict[str, Any]],
-    pipe: _BodyPipe | None,
+    pipe: BodyPipe | None,
     start: dict[str, Any] | None = None,
 ) -> AnyResponse:
     """Run `work` in a thread and report as Docker's JSON message stream.

@@ -16,6 +16,7 @@ may catch to stop copying.
 """
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 
 from freight import errors
@@ -139,3 +140,33 @@ class HijackedStream:
                 self._writer.write_eof()
             except (ConnectionError, OSError):
                 pass
+
+
+class BodyPipe:
+    """Feeds a request body (async) to a blocking reader in a worker thread.
+
+    `pump()` runs on the loop; `reader` is a file a thread reads (tar
+    extraction, layer import). The reader stopping early (bad input) ends
+    the pump quietly: the error is the reader's to report.
+    """
+
+    def __init__(self, body: BodyStream) -> None:
+        read_fd, write_fd = os.pipe()
+        self.reader = os.fdopen(read_fd, "rb")
+        self._write_fd = write_fd
+        self._body = body
+
+    async def pump(self) -> None:
+        try:
+            async for chunk in self._body:
+                await asyncio.to_thread(_write_all, self._write_fd, chunk)
+        except OSError:
+            pass
+        finally:
+            os.close(self._write_fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -26,11 +26,15 @@ from freight.oci.digest import CHUNK_SIZE, Digest, sha256_hasher
 
 
 def write_layer_from_dir(
-    src: Path, out: BinaryIO, exclude: Callable[[str, os.stat_result], bool] | None = None
+    src: Path,
+    out: BinaryIO,
+    exclude: Callable[[str, os.stat_result], bool] | None = None,
+    max_mtime: int | None = None,
 ) -> None:
     """Write `src` (not including itself) as an uncompressed layer tar to `out`.
 
     `exclude(name, stat)` leaves an entry out (a directory's contents still go in).
+    `max_mtime` clamps every entry's mtime (SOURCE_DATE_EPOCH: reproducible layers).
     """
     src = Path(src)
     links: dict[tuple[int, int], str] = {}
@@ -40,16 +44,23 @@ def write_layer_from_dir(
                 continue
             if whiteouts.is_overlay_whiteout(st):
                 parent, _, base = name.rpartition("/")
-                tar.addfile(_marker(_join(parent, whiteouts.PREFIX + base), st))
+                marker = _marker(_join(parent, whiteouts.PREFIX + base), st)
+                if max_mtime is not None:
+                    marker.mtime = min(marker.mtime, max_mtime)
+                tar.addfile(marker)
                 continue
             info = _header(name, path, st, links)
+            if max_mtime is not None:
+                info.mtime = min(info.mtime, max_mtime)
             if info.isreg():
                 with open(path, "rb") as f:
                     tar.addfile(info, f)
             else:
                 tar.addfile(info)
             if info.isdir() and whiteouts.is_overlay_opaque(path):
-                tar.addfile(_marker(_join(name, whiteouts.OPAQUE), st))
+                marker = _marker(_join(name, whiteouts.OPAQUE), st)
+                marker.mtime = info.mtime
+                tar.addfile(marker)
 
 
 def compute_diff_id(stream: BinaryIO) -> Digest:

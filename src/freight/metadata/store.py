@@ -14,6 +14,9 @@ Schema (version 1)::
     tags(name TEXT PK,             -- full reference: docker.io/library/busybox:latest
          image_id TEXT)
     containers(id TEXT PK, name TEXT UNIQUE, image_id TEXT, record TEXT)  -- record: JSON of the service's model
+    build_cache(key TEXT PK,       -- digest of a build step's inputs (freight.builder.cache)
+                image_id TEXT,     -- the image the step made
+                used REAL)         -- unix time of the last hit (`builder prune --filter until`)
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ CREATE TABLE IF NOT EXISTS tags (
 );
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, image_id TEXT NOT NULL, record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY, image_id TEXT NOT NULL, used REAL NOT NULL
 );
 """
 
@@ -168,3 +174,21 @@ class MetadataStore:
     def containers_using(self, image_id: str) -> list[ContainerRow]:
         rows = self._query("SELECT * FROM containers WHERE image_id = ?", (image_id,))
         return [ContainerRow(*r) for r in rows]
+
+    # build cache ------------------------------------------------------------
+
+    def cached_step(self, key: str) -> str | None:
+        """The image a build step with these inputs made, if recorded."""
+        rows = self._query("SELECT image_id FROM build_cache WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def record_step(self, key: str, image_id: str, used: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO build_cache VALUES (?, ?, ?)", (key, image_id, used))
+
+    def cache_entries(self) -> list[tuple[str, str, float]]:
+        return [tuple(r) for r in self._query("SELECT key, image_id, used FROM build_cache")]
+
+    def forget_steps(self, keys: list[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM build_cache WHERE key = ?", [(k,) for k in keys])

@@ -86,10 +86,37 @@ def commit(images: ImageService, c: Container, req: CommitRequest) -> str:
         raise
 
 
-def _write_layer(images: ImageService, upper: Path, exclude) -> NewLayer:
+def write_snapshot_layer(
+    images: ImageService, key: str, skip: Iterable[str] = (), max_mtime: int | None = None
+) -> NewLayer:
+    """The changes in snapshot `key` (a build step's) as a new layer blob.
+
+    `skip`: paths (relative, no leading /) of empty mount-point stubs made for the
+    step's own mounts, left out unless a lower layer has them, as the runtime's.
+    """
+    upper, lowers = diffs.layer_dirs(images.snapshots.mounts(key))
+    below = diffs.LowerDirs(lowers)
+    stubs = set(skip)
+
+    def exclude(rel: str, st: os.stat_result) -> bool:
+        stub = diffs.is_init_stub(rel, st) or (rel in stubs and _empty_stub(upper / rel, st))
+        return stub and below.stat(rel) is None
+
+    return _write_layer(images, upper, exclude, max_mtime)
+
+
+def _empty_stub(path: Path, st: os.stat_result) -> bool:
+    if os.path.isdir(path) and not os.path.islink(path):
+        return not os.listdir(path)
+    return st.st_size == 0
+
+
+def _write_layer(
+    images: ImageService, upper: Path, exclude, max_mtime: int | None = None
+) -> NewLayer:
     writer = images.content.writer(f"commit-{secrets.token_hex(8)}")
     try:
-        layer_archive.write_layer_from_dir(upper, writer, exclude)  # type: ignore[arg-type]
+        layer_archive.write_layer_from_dir(upper, writer, exclude, max_mtime)  # type: ignore[arg-type]
         digest = writer.commit(None, None)
     except OSError as e:
         writer.abort()

@@ -62,6 +62,9 @@ class CreateRequest:
     host: HostSettings
     # NetworkingConfig.EndpointsConfig: network name -> services.networks.EndpointRequest
     endpoints: dict = field(default_factory=dict)
+    # False for build steps: the image's VOLUMEs stay plain directories of the
+    # step's layer (as BuildKit), instead of anonymous volumes.
+    image_volumes: bool = True
 
 
 @dataclass
@@ -149,7 +152,8 @@ class ContainerService:
         path, args = command_of(config)
         if not path:
             raise InvalidArgument("no command specified")
-        mounts = self.mounts.plan(req.host.extra, config.volumes)  # creates volumes
+        volumes = config.volumes if req.image_volumes else req.config.volumes
+        mounts = self.mounts.plan(req.host.extra, volumes)  # creates volumes
         files = self._files_dir(cid)
         c = Container(
             id=cid,

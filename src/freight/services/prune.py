@@ -59,7 +59,7 @@ def container_rw_size(containers: ContainerService, cid: str) -> int:
 # --- filters -------------------------------------------------------------------
 
 
-def _until(values: list[str]) -> float | None:
+def until_time(values: list[str]) -> float | None:
     if not values:
         return None
     value = values[-1]
@@ -106,7 +106,7 @@ async def prune_containers(
     containers: ContainerService, filters: dict[str, list[str]]
 ) -> PruneReport:
     _check_filters(filters, {"until", "label", "label!"})
-    until = _until(filters.get("until", []))
+    until = until_time(filters.get("until", []))
     report = PruneReport()
     for c in containers.list():
         if c.state.running or c.state.status == "removing":
@@ -133,7 +133,7 @@ def prune_images(images: ImageService, filters: dict[str, list[str]]) -> PruneRe
     has as parent; then garbage collection, whose freed bytes are the reclaimed space."""
     _check_filters(filters, {"until", "label", "label!", "dangling"})
     dangling_only = not any(v.lower() in ("false", "0") for v in filters.get("dangling", []))
-    until = _until(filters.get("until", []))
+    until = until_time(filters.get("until", []))
     before = store_bytes(images)
     report = PruneReport()
     removed = True
