@@ -14,7 +14,7 @@ from freight.client.http import ApiError, EngineClient, Hijacked, Response, chec
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from typing import Any, BinaryIO
 
     JSON = dict[str, Any]
@@ -106,6 +106,78 @@ class EngineAPI:
         return self.http.request(
             "POST", "/freight/images/bootstrap", params={"image": image}
         ).iter_json()
+
+    # ------------------------------------------------------------ builds
+    def build(
+        self,
+        context: bytes | BinaryIO | Iterable[bytes] | None,
+        *,
+        tags: list[str] | None = None,
+        dockerfile: str | None = None,
+        remote: str | None = None,
+        quiet: bool = False,
+        no_cache: bool = False,
+        pull: bool = False,
+        rm: bool = True,
+        force_rm: bool = False,
+        build_args: Mapping[str, str | None] | None = None,
+        labels: Mapping[str, str] | None = None,
+        cache_from: list[str] | None = None,
+        network_mode: str | None = None,
+        extra_hosts: list[str] | None = None,
+        platform: str | None = None,
+        target: str | None = None,
+        secrets: Mapping[str, bytes] | None = None,
+        freight_steps: bool = False,
+        registry_config: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> Iterator[JSON]:
+        """POST /build (legacy builder protocol, version=1): a JSON-message stream.
+
+        ``context`` is the tar body (None with ``remote``). Extensions freightd
+        reads and dockerd ignores: ``freightsteps=1`` (step state messages) and
+        ``secrets`` (JSON map id -> base64 value).
+        """
+        import base64
+
+        params: dict[str, Any] = {
+            "t": list(tags or []) or None,
+            "dockerfile": dockerfile,
+            "remote": remote,
+            "q": quiet or None,
+            "nocache": no_cache or None,
+            "pull": pull or None,
+            "rm": rm,
+            "forcerm": force_rm or None,
+            "buildargs": dict(build_args) if build_args else None,
+            "labels": dict(labels) if labels else None,
+            "cachefrom": wirejson.dumps(cache_from, (",", ":")) if cache_from else None,
+            "networkmode": network_mode,
+            "extrahosts": list(extra_hosts or []) or None,
+            "platform": platform,
+            "target": target,
+            "version": "1",
+            "freightsteps": freight_steps or None,
+        }
+        if secrets:
+            params["secrets"] = {k: base64.b64encode(v).decode() for k, v in secrets.items()}
+        headers = {"Content-Type": "application/x-tar"}
+        if registry_config:
+            raw = wirejson.dumps(dict(registry_config)).encode()
+            headers["X-Registry-Config"] = base64.urlsafe_b64encode(raw).decode()
+        return self.http.request(
+            "POST", "/build", params=params, data=context, headers=headers
+        ).iter_json()
+
+    def build_prune(
+        self,
+        *,
+        all: bool = False,
+        filters: Mapping[str, list[str]] | None = None,
+        keep_storage: int | None = None,
+    ) -> JSON:
+        """POST /build/prune?all=&filters=&keep-storage= -> {CachesDeleted, SpaceReclaimed}"""
+        params = {"all": all or None, "filters": _filters(filters), "keep-storage": keep_storage}
+        return self.http.request("POST", "/build/prune", params=params).json() or {}
 
     # ------------------------------------------------------------ containers
     def containers(

@@ -2,7 +2,7 @@
 
 Owns: where the daemon is (``-H``, ``FREIGHT_HOST``, ``DOCKER_HOST``, default
 socket), one request per connection, request bodies (JSON, bytes, or a file
-object sent with chunked transfer), response bodies (Content-Length, chunked,
+object or an iterator of byte strings sent with chunked transfer), response bodies (Content-Length, chunked,
 or read until close, all readable incrementally), connection hijacking
 (``Upgrade: tcp`` -> ``101`` -> raw socket), and mapping failures to
 ``ApiError`` / ``DaemonUnreachable``.
@@ -23,7 +23,7 @@ from freight.client import wirejson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from socket import socket as Socket
     from typing import Any, BinaryIO
 
@@ -340,7 +340,7 @@ class EngineClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        data: bytes | BinaryIO | None = None,
+        data: bytes | BinaryIO | Iterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
         upgrade: bool = False,
     ) -> tuple[Socket, _Reader]:
@@ -428,14 +428,24 @@ def _error_message(body: bytes, reason: str) -> str:
     return body.decode("utf-8", "replace").strip() or reason
 
 
-def _send_chunked(sock: Socket, stream: BinaryIO) -> None:
-    read = getattr(stream, "read1", None) or stream.read
+def _send_chunked(sock: Socket, body: BinaryIO | Iterable[bytes]) -> None:
+    for data in _pieces(body):
+        if data:  # an empty chunk would end the body early
+            sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+    sock.sendall(b"0\r\n\r\n")
+
+
+def _pieces(body: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
+    """A file's reads, or the byte strings of an iterator (a build context being packed)."""
+    read = getattr(body, "read1", None) or getattr(body, "read", None)
+    if read is None:
+        yield from body  # type: ignore[misc]
+        return
     while True:
         data = read(_UPLOAD_CHUNK)
         if not data:
-            break
-        sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
-    sock.sendall(b"0\r\n\r\n")
+            return
+        yield data
 
 
 def _format_head(method: str, url: str, headers: Mapping[str, str]) -> bytes:

@@ -86,6 +86,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Show the freight version information",
     ),
     "info": ("freight.cli.commands.system", "info_main", "Display system-wide information"),
+    "build": ("freight.cli.commands.build", "build_main", "Build an image from a Dockerfile"),
     "cp": (
         "freight.cli.commands.cp",
         "main",
@@ -155,6 +156,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "pull": COMMANDS["pull"],
             "push": COMMANDS["push"],
             "prune": ("freight.cli.commands.prune", "image_prune_main", "Remove unused images"),
+            "build": COMMANDS["build"],
             "bootstrap": (
                 "freight.cli.commands.images",
                 "bootstrap_main",
@@ -168,6 +170,13 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "df": ("freight.cli.commands.prune", "system_df_main", "Show docker disk usage"),
             "prune": ("freight.cli.commands.prune", "system_prune_main", "Remove unused data"),
             "info": COMMANDS["info"],
+        },
+    ),
+    "builder": (
+        "Manage builds",
+        {
+            "build": COMMANDS["build"],
+            "prune": ("freight.cli.commands.builder", "prune_main", "Remove build cache"),
         },
     ),
     "volume": (

@@ -1,0 +1,731 @@
+"""``freight build``: build an image from a Dockerfile and a context.
+
+Owns: the command's flags, turning them into ``POST /build``'s query (the
+legacy builder protocol, ``EngineAPI.build``), the ``X-Registry-Config``
+header (every login in docker's config file, so ``FROM`` can pull private
+images), reading ``--secret`` values, and showing the daemon's message stream:
+
+- ``plain``: docker's classic stream text, each line prefixed with the step it
+  belongs to, BuildKit-plain style (``#3 [stage-0 3/5] RUN make``, ``#3 CACHED``,
+  ``#3 DONE 0.3s``);
+- ``tty`` (``auto`` on a terminal): a live view redrawn in place, one line per
+  step with its state and time and the last output lines of running steps;
+- ``quiet`` (or ``-q``): only the image ID.
+
+The context itself (folder with ``.dockerignore``, tarball, ``-``, URL, git) is
+packed by ``cli.buildcontext``. Exit status: 1 when the build fails (docker's),
+125 for a bad flag.
+
+freight extensions of the API (dockerd ignores both): ``freightsteps=1`` asks
+for ``{"aux": {"freight": {step, total, stage, instruction, state, seconds}}}``
+messages that drive the step views; with a daemon that does not send them the
+output is the classic stream unchanged. ``secrets`` carries ``--secret``: the
+legacy ``/build`` API has no field for secrets (BuildKit passes them over its
+session protocol), so the CLI reads each secret's file or environment variable
+itself and sends a JSON map ``id -> base64(content)``; the daemon exposes them to
+``RUN --mount=type=secret`` and never stores them in the image or the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from freight.cli.flags import Command, Flag, key_value_map
+from freight.cli.session import CliError, Session
+from freight.client.http import ApiError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from typing import Any, TextIO
+
+PROGRESS_MODES = ("auto", "plain", "tty", "quiet")
+LOG_TAIL = 6  # output lines shown under a running step in the live view
+ERROR_TAIL = 12  # ... and under a failed one in the final frame
+REDRAW_INTERVAL = 0.1  # seconds between live-view frames
+
+
+def _progress_mode(text: str) -> str:
+    if text not in PROGRESS_MODES:
+        raise ValueError(f"invalid progress mode, expected one of {', '.join(PROGRESS_MODES)}")
+    return text
+
+
+def _extra_host(text: str) -> str:
+    """docker's ValidateExtraHost: ``name:ip`` or ``name=ip`` -> ``name:ip``."""
+    sep = "=" if "=" in text else ":"
+    name, found, address = text.partition(sep)
+    address = address.strip("[]")
+    if not found or not name or not address:
+        raise ValueError(f'bad format for add-host: "{text}"')
+    if address != "host-gateway" and not _is_ip(address):
+        raise ValueError(f'invalid IP address in add-host: "{address}"')
+    return f"{name}:{address}"
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _secret_spec(text: str) -> tuple[str, str, str]:
+    """``id=x,src=path`` / ``id=x,env=VAR`` / ``id=x`` -> (id, "file"|"env", path or var)."""
+    fields: dict[str, str] = {}
+    for item in text.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip().lower()
+        if not eq or key not in ("id", "type", "src", "source", "env"):
+            raise ValueError(f"unexpected key '{key}' in '{item}'")
+        fields["src" if key == "source" else key] = value
+    ident = fields.get("id", "")
+    kind = fields.get("type") or ("env" if "env" in fields else "file")
+    if not ident:
+        raise ValueError("secret id is required")
+    if kind not in ("file", "env"):
+        raise ValueError(f"unsupported secret type {kind!r}")
+    if "src" in fields:
+        return ident, "file", fields["src"]
+    # Neither src nor env: the environment variable named like the secret, as buildx.
+    return ident, "env", fields.get("env") or ident
+
+
+BUILD = Command(
+    "build",
+    "[OPTIONS] PATH | URL | -",
+    "Build an image from a Dockerfile",
+    [
+        Flag(
+            "add-host",
+            "",
+            "list",
+            'Add a custom host-to-IP mapping ("host:ip")',
+            convert=_extra_host,
+        ),
+        Flag("build-arg", "", "list", "Set build-time variables"),
+        Flag("cache-from", "", "list", "Images to consider as cache sources", type_name="strings"),
+        Flag("file", "f", "string", 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
+        Flag("force-rm", "", help="Always remove intermediate containers"),
+        Flag("iidfile", "", "string", "Write the image ID to the file"),
+        Flag("label", "", "list", "Set metadata for an image"),
+        Flag(
+            "network",
+            "",
+            "string",
+            'Set the networking mode for the RUN instructions during build (default "default")',
+            default="default",
+        ),
+        Flag("no-cache", "", help="Do not use cache when building the image"),
+        Flag("platform", "", "string", "Set platform if server is multi-platform capable"),
+        Flag(
+            "progress",
+            "",
+            "string",
+            'Set type of progress output ("auto", "plain", "tty", "quiet") (default "auto")',
+            default="auto",
+            convert=_progress_mode,
+        ),
+        Flag("pull", "", help="Always attempt to pull a newer version of the image"),
+        Flag("quiet", "q", help="Suppress the build output and print image ID on success"),
+        Flag(
+            "rm",
+            "",
+            help="Remove intermediate containers after a successful build (default true)",
+            default=True,
+        ),
+        Flag(
+            "secret",
+            "",
+            "list",
+            'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")',
+            type_name="stringArray",
+            convert=_secret_spec,
+        ),
+        Flag("tag", "t", "list", 'Name and optionally a tag in the "name:tag" format'),
+        Flag("target", "", "string", "Set the target build stage to build."),
+    ],
+    min_args=1,
+    max_args=1,
+    aliases=("freight image build", "freight build", "freight builder build"),
+)
+
+
+# ------------------------------------------------------------------ the request
+
+
+def build_args(items: list[str], environ: Mapping[str, str]) -> dict[str, str | None]:
+    """``--build-arg K=V``; a bare ``K`` takes the client's $K, or null when unset (docker)."""
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        out[key] = value if eq else environ.get(key)
+    return out
+
+
+def read_secrets(specs: list[tuple[str, str, str]], environ: Mapping[str, str]) -> dict[str, bytes]:
+    """The secrets' contents, read here: the daemon may not see the client's files."""
+    out = {}
+    for ident, kind, where in specs:
+        if kind == "env":
+            if where not in environ:
+                raise CliError(f"secret {ident}: environment variable {where} is not set")
+            out[ident] = environ[where].encode()
+            continue
+        try:
+            with open(os.path.expanduser(where), "rb") as f:
+                out[ident] = f.read()
+        except OSError as e:
+            raise CliError(f"failed to read secret {ident} from {where}: {e.strerror}") from None
+    return out
+
+
+def registry_config() -> dict[str, dict[str, str]]:
+    """Every saved login, keyed by server, as docker sends X-Registry-Config."""
+    from freight.cli import dockerconfig
+
+    try:
+        doc = dockerconfig.load()
+    except ValueError:
+        return {}
+    servers = set(doc.get("auths") or {}) | set(doc.get("credHelpers") or {})
+    out = {}
+    for server in sorted(servers):
+        try:
+            creds = dockerconfig.get(server)
+        except (OSError, RuntimeError, ValueError):
+            # docker ignores a failing helper here too: one broken login
+            # must not stop builds that pull only public images.
+            continue
+        if creds:
+            out[creds.get("serveraddress") or server] = creds
+    return out
+
+
+def request_options(opts: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The keyword arguments of ``EngineAPI.build`` for parsed flags (context aside)."""
+    quiet = bool(opts["quiet"]) or opts["progress"] == "quiet"
+    return {
+        "tags": list(opts["tag"]),
+        "quiet": quiet,
+        "no_cache": bool(opts["no_cache"]),
+        "pull": bool(opts["pull"]),
+        "rm": bool(opts["rm"]),
+        "force_rm": bool(opts["force_rm"]),
+        "build_args": build_args(opts["build_arg"], environ),
+        "labels": key_value_map(opts["label"]),
+        "cache_from": list(opts["cache_from"]),
+        "network_mode": opts["network"] or None,
+        "extra_hosts": list(opts["add_host"]),
+        "platform": opts["platform"] or environ.get("DOCKER_DEFAULT_PLATFORM") or None,
+        "target": opts["target"] or None,
+        "secrets": read_secrets(opts["secret"], environ),
+        "freight_steps": not quiet,
+    }
+
+
+def choose_mode(progress: str, quiet: bool, out: TextIO) -> str:
+    if quiet or progress == "quiet":
+        return "quiet"
+    if progress == "auto":
+        return "tty" if out.isatty() and os.environ.get("TERM") != "dumb" else "plain"
+    return progress
+
+
+# ------------------------------------------------------------------ the command
+
+
+def build_main(session: Session, argv: list[str]) -> int:
+    opts, args = BUILD.parse(argv)
+    options = request_options(opts, os.environ)
+    mode = choose_mode(opts["progress"], options["quiet"], sys.stdout)
+    iidfile = opts["iidfile"]
+    if iidfile:
+        _remove(iidfile)  # a failed build must not leave the previous build's ID
+    from freight.cli.buildcontext import prepare
+
+    context = prepare(args[0], opts["file"], sys.stdin.buffer)
+    try:
+        view = make_view(mode, sys.stdout, options["tags"])
+        body = context.body
+        if body is not None and isinstance(view, LiveView):
+            body = view.sending(body)
+        messages = session.api.build(
+            body,
+            dockerfile=context.dockerfile,
+            remote=context.remote,
+            registry_config=registry_config(),
+            **options,
+        )
+        image_id = drive(messages, view)
+    except ApiError as exc:
+        raise CliError(str(exc), 1) from None
+    finally:
+        context.cleanup()
+    if iidfile:
+        _write_iidfile(iidfile, image_id)
+    return 0
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise CliError(f"removing image ID file: {e}") from None
+
+
+def _write_iidfile(path: str, image_id: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(image_id)
+    except OSError as e:
+        raise CliError(f"failed to write image ID to file: {e}") from None
+
+
+def drive(messages: Iterable[dict[str, Any]], view: BuildView) -> str:
+    """Feed the stream to the view; the image ID, or CliError (status 1) on failure."""
+    if isinstance(view, LiveView):
+        _drive_live(messages, view)
+    else:
+        for message in messages:
+            view.feed(message)
+    return view.finish()
+
+
+def _drive_live(messages: Iterable[dict[str, Any]], view: LiveView) -> None:
+    """Read in a thread so the view keeps ticking while a step prints nothing."""
+    import queue
+    import threading
+
+    items: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def read() -> None:
+        try:
+            for message in messages:
+                items.put(("message", message))
+            items.put(("end", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            items.put(("raise", e))
+
+    threading.Thread(target=read, name="build-stream", daemon=True).start()
+    view.start()
+    try:
+        while True:
+            try:
+                kind, item = items.get(timeout=REDRAW_INTERVAL)
+            except queue.Empty:
+                view.tick()
+                continue
+            if kind == "end":
+                return
+            if kind == "raise":
+                raise item
+            view.feed(item)
+            view.tick()
+    except BaseException:
+        view.abandon()
+        raise
+
+
+def make_view(mode: str, out: TextIO, tags: list[str]) -> BuildView:
+    if mode == "quiet":
+        return QuietView(out, tags)
+    if mode == "tty":
+        return LiveView(out, tags)
+    return PlainView(out, tags)
+
+
+# ------------------------------------------------------------------ the views
+
+
+class StepRow:
+    """One Dockerfile step as the daemon reported it."""
+
+    __slots__ = ("number", "total", "stage", "instruction", "state", "seconds", "started", "logs")
+
+    def __init__(self, info: dict[str, Any], now: float) -> None:
+        self.number = int(info.get("step") or 0)
+        self.total = int(info.get("total") or 0)
+        stage = str(info.get("stage", ""))
+        self.stage = f"stage-{stage}" if stage.isdigit() else stage
+        self.instruction = " ".join(str(info.get("instruction", "")).split())
+        self.state = "running"
+        self.seconds = 0.0
+        self.started = now
+        self.logs: list[str] = []
+
+    def title(self) -> str:
+        """BuildKit's ``[stage-0 2/5] RUN make``."""
+        return f"[{self.stage} {self.number}/{self.total}] {self.instruction}"
+
+    def finished(self) -> bool:
+        return self.state != "running"
+
+
+class BuildView:
+    """What every view needs from the stream: step states, which step a line of
+    output belongs to, the image ID and the error.
+
+    Lines are whole lines (a partial one waits for its end); the daemon's
+    ``Step N/M : ...`` header is held back one message and dropped when a freight
+    step message follows (the step views draw their own header), so a daemon
+    without the extension gets its classic output untouched.
+    """
+
+    def __init__(self, out: TextIO, tags: list[str], clock: Callable[[], float] = time.monotonic):
+        self.out = out
+        self.tags = tags
+        self.clock = clock
+        self.rows: dict[int, StepRow] = {}
+        self.running: list[int] = []  # started, not finished; latest last
+        self.recent: int | None = None  # the step of the latest step message
+        self.image_id = ""
+        self.error = ""
+        self.after_id = False  # lines after the image ID: "Successfully built ..."
+        self.success_seen = False
+        self._partial = ""
+        self._header: str | None = None
+
+    # input ---------------------------------------------------------------------
+    def feed(self, message: dict[str, Any]) -> None:
+        freight = (message.get("aux") or {}).get("freight") if "aux" in message else None
+        if self._header is not None:
+            header, self._header = self._header, None
+            if not (freight and freight.get("state") == "running"):
+                self._line(header)
+        error = message.get("error") or (message.get("errorDetail") or {}).get("message")
+        if error:
+            self._flush_partial()
+            self.error = str(error)
+            self.on_error(self.error)
+        elif freight:
+            self._flush_partial()
+            self._step(freight)
+        elif "aux" in message:
+            ident = (message["aux"] or {}).get("ID")
+            if ident:
+                self._flush_partial()
+                self.image_id = str(ident)
+                self.after_id = True
+        elif "stream" in message:
+            self._text(str(message["stream"]))
+        elif message.get("status"):
+            text = (f"{message['id']}: " if message.get("id") else "") + str(message["status"])
+            self._line(text + (f" {message['progress']}" if message.get("progress") else ""))
+
+    def finish(self) -> str:
+        """End of stream: the image ID; CliError(status 1) if the build failed."""
+        if self._header is not None:
+            self._line(self._header)
+            self._header = None
+        self._flush_partial()
+        if not self.error and not self.image_id:
+            self.error = "the build ended without an image ID"
+        self.on_finish()
+        if self.error:
+            raise CliError(self.error, 1)
+        return self.image_id
+
+    def success_lines(self) -> list[str]:
+        """The legacy builder's closing lines, when the daemon did not send them."""
+        if self.success_seen or not self.image_id:
+            return []
+        short = self.image_id.removeprefix("sha256:")[:12]
+        return [f"Successfully built {short}"] + [f"Successfully tagged {t}" for t in self.tags]
+
+    def _step(self, info: dict[str, Any]) -> None:
+        number = int(info.get("step") or 0)
+        state = str(info.get("state") or "running")
+        row = self.rows.get(number)
+        if row is None or state == "running":
+            row = self.rows[number] = StepRow(info, self.clock())
+        if number in self.running:
+            self.running.remove(number)
+        row.state = state
+        if state == "running":
+            self.running.append(number)
+        else:
+            row.seconds = float(info.get("seconds") or 0.0)
+        self.recent = number
+        self.on_step(row)
+
+    def _text(self, text: str) -> None:
+        text = self._partial + text
+        *lines, self._partial = text.split("\n")
+        for line in lines:
+            if self._header is not None:
+                self._line(self._header)
+                self._header = None
+            if _is_step_header(line):
+                self._header = line
+            else:
+                self._line(line)
+
+    def _flush_partial(self) -> None:
+        if self._partial:
+            line, self._partial = self._partial, ""
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        if self.after_id and line.startswith("Successfully built "):
+            self.success_seen = True
+        self.on_line(None if self.after_id else self.owner(line), line)
+
+    def owner(self, line: str) -> int | None:
+        """The step a line of output belongs to (streams carry no step number)."""
+        recent = self.rows.get(self.recent) if self.recent is not None else None
+        if recent is not None and (not recent.finished() or line.startswith(" ---> ")):
+            return recent.number  # " ---> <id>" follows its step's end
+        return self.running[-1] if self.running else None
+
+    # output, per view ------------------------------------------------------------
+    def on_step(self, row: StepRow) -> None:
+        raise NotImplementedError
+
+    def on_line(self, step: int | None, line: str) -> None:
+        raise NotImplementedError
+
+    def on_error(self, message: str) -> None:
+        pass
+
+    def on_finish(self) -> None:
+        pass
+
+
+def _is_step_header(line: str) -> bool:
+    """The legacy ``Step 3/7 : RUN make`` line."""
+    head, sep, _ = line.partition(" : ")
+    words = head.split(" ")
+    if not sep or len(words) != 2 or words[0] != "Step":
+        return False
+    n, slash, m = words[1].partition("/")
+    return bool(slash) and n.isdigit() and m.isdigit()
+
+
+class QuietView(BuildView):
+    """``-q``: nothing but the image ID at the end."""
+
+    def on_step(self, row: StepRow) -> None:
+        pass
+
+    def on_line(self, step: int | None, line: str) -> None:
+        pass
+
+    def on_finish(self) -> None:
+        if self.image_id and not self.error:
+            self.out.write(self.image_id + "\n")
+        self.out.flush()
+
+
+class PlainView(BuildView):
+    """Classic stream text, prefixed per step (``#N``) with BuildKit-plain step lines.
+
+    A step's ``DONE`` waits for the next message, so the ``---> <id>`` line the
+    legacy builder prints after a step stays above it.
+    """
+
+    def __init__(self, out: TextIO, tags: list[str], clock: Callable[[], float] = time.monotonic):
+        super().__init__(out, tags, clock)
+        self._pending: tuple[int, str] | None = None
+
+    def _write(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _flush_pending(self) -> None:
+        if self._pending is not None:
+            self._write(self._pending[1])
+            self._pending = None
+
+    def on_step(self, row: StepRow) -> None:
+        self._flush_pending()
+        n = row.number
+        if row.state == "running":
+            self._write(f"#{n} {row.title()}")
+        elif row.state == "cached":
+            self._pending = (n, f"#{n} CACHED")
+        elif row.state == "done":
+            self._pending = (n, f"#{n} DONE {row.seconds:.1f}s")
+
+    def on_line(self, step: int | None, line: str) -> None:
+        pending = self._pending
+        if pending is None or step != pending[0] or not line.startswith(" ---> "):
+            self._flush_pending()
+        self._write(f"#{step} {line}" if step is not None else line)
+
+    def on_error(self, message: str) -> None:
+        self._flush_pending()
+        failed = [r for r in self.rows.values() if r.state == "error"]
+        for row in failed:
+            self._write(f"#{row.number} ERROR: {message}")
+
+    def on_finish(self) -> None:
+        self._flush_pending()
+        if not self.error:
+            for line in self.success_lines():
+                self._write(line)
+
+
+class LiveView(BuildView):
+    """The terminal view: a frame of step lines redrawn in place.
+
+    Lines that belong to no step (warnings, pull text before the first step)
+    scroll above the frame; the closing "Successfully ..." lines come after
+    the final frame. The frame is cut to the terminal's height, because the
+    cursor cannot go back up to lines that scrolled off the screen.
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        tags: list[str],
+        clock: Callable[[], float] = time.monotonic,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(out, tags, clock)
+        self.begun = clock()
+        self.size = size  # (columns, lines); None: ask the terminal at each frame
+        self.scroll: list[str] = []  # to print above the next frame
+        self.trailer: list[str] = []
+        self.sent = 0  # context bytes uploaded so far
+        self.sent_done: float | None = None
+        self._drawn = 0  # lines of the frame on screen
+        self._dirty = True
+        self._last_draw = 0.0
+
+    # input ---------------------------------------------------------------------
+    def sending(self, body: Any) -> Iterator[bytes]:
+        """Wrap the context body to count (and show) what is uploaded."""
+        read = getattr(body, "read", None)
+        pieces: Iterable[bytes] = iter(lambda: read(65536), b"") if read else body
+        for piece in pieces:
+            self.sent += len(piece)
+            self._dirty = True
+            self.tick()
+            yield piece
+        self.sent_done = self.clock() - self.begun
+
+    def on_step(self, row: StepRow) -> None:
+        self._dirty = True
+
+    def on_line(self, step: int | None, line: str) -> None:
+        row = self.rows.get(step) if step is not None else None
+        if row is not None:
+            if not _is_bookkeeping(line):
+                row.logs.append(_printable(line))
+                del row.logs[:-ERROR_TAIL]
+        elif self.after_id:
+            self.trailer.append(line)
+        else:
+            self.scroll.append(line)
+        self._dirty = True
+
+    # drawing -------------------------------------------------------------------
+    def start(self) -> None:
+        self.out.write("\x1b[?25l")  # hide the cursor while redrawing
+        self.draw()
+
+    def tick(self) -> None:
+        now = self.clock()
+        if (self._dirty or self.running) and now - self._last_draw >= REDRAW_INTERVAL:
+            self.draw()
+
+    def draw(self, final: bool = False) -> None:
+        columns, lines = self._size()
+        frame = self.frame(columns, final)
+        if not final and len(frame) > lines - 1:
+            frame = frame[:1] + frame[len(frame) - (lines - 2) :]
+        parts = [f"\x1b[{self._drawn}A" if self._drawn else "", "\r\x1b[J"]
+        parts += [_fit(s, columns) + "\n" for s in self.scroll]
+        parts += [s + "\n" for s in frame]
+        self.scroll.clear()
+        self.out.write("".join(parts))
+        self.out.flush()
+        self._drawn = len(frame)
+        self._dirty = False
+        self._last_draw = self.clock()
+
+    def frame(self, columns: int, final: bool = False) -> list[str]:
+        """The view's lines now (each shorter than ``columns``)."""
+        now = self.clock()
+        rows = [self.rows[n] for n in sorted(self.rows)]
+        total = max((r.total for r in rows), default=0)
+        done = sum(1 for r in rows if r.state in ("done", "cached"))
+        head = f"[+] Building {now - self.begun:.1f}s ({done}/{total})"
+        if final and not self.error:
+            head += " FINISHED"
+        out = [_fit(head, columns)]
+        if self.sent or self.sent_done is not None:
+            out.append(self._context_line(columns, now))
+        for row in rows:
+            out.append(_row_line(row, now, columns))
+            tail = LOG_TAIL if row.state == "running" else ERROR_TAIL if row.state == "error" else 0
+            if tail and (not final or row.state == "error"):
+                out += [_fit(f" => => # {log}", columns) for log in row.logs[-tail:]]
+        return out
+
+    def _context_line(self, columns: int, now: float) -> str:
+        from freight.dockerapi.humanize import human_size
+
+        seconds = self.sent_done if self.sent_done is not None else now - self.begun
+        text = f" => [internal] load build context: {human_size(self.sent)}"
+        return _with_time(text, f"{seconds:.1f}s", columns)
+
+    def _size(self) -> tuple[int, int]:
+        if self.size is not None:
+            return self.size
+        try:
+            size = os.get_terminal_size(self.out.fileno())
+        except (OSError, ValueError, AttributeError):
+            return 80, 24
+        return size.columns or 80, size.lines or 24
+
+    def abandon(self) -> None:
+        """Interrupted: leave the last frame on screen and the cursor visible."""
+        self.out.write("\x1b[?25h")
+        self.out.flush()
+
+    def on_finish(self) -> None:
+        self.draw(final=True)
+        columns, _ = self._size()
+        extra = [] if self.error else self.success_lines()
+        text = "".join(_fit(s, columns) + "\n" for s in self.trailer + extra)
+        self.out.write(text + "\x1b[?25h")
+        self.out.flush()
+
+
+def _row_line(row: StepRow, now: float, columns: int) -> str:
+    mark = {"cached": "CACHED ", "error": "ERROR "}.get(row.state, "")
+    seconds = now - row.started if row.state == "running" else row.seconds
+    return _with_time(f" => {mark}{row.title()}", f"{seconds:.1f}s", columns)
+
+
+def _with_time(text: str, right: str, columns: int) -> str:
+    """``text`` then ``right`` flush to the right edge, within ``columns - 1``."""
+    room = max(columns - 2 - len(right), 1)
+    return _fit(text, room + 1).ljust(room) + " " + right
+
+
+def _fit(text: str, columns: int) -> str:
+    # One character short of the width: a full line wraps on some terminals,
+    # and a wrapped line breaks the cursor-up count of the next frame.
+    width = max(columns - 1, 1)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _printable(line: str) -> str:
+    """The visible part of an output line: after the last \\r, without control codes."""
+    line = line.rstrip("\r").rsplit("\r", 1)[-1].expandtabs()
+    return "".join(c for c in line if c >= " " and c != "\x7f")
+
+
+def _is_bookkeeping(line: str) -> bool:
+    """The legacy builder's own lines, which the step rows already say."""
+    return line.startswith((" ---> ", "Removing intermediate container "))
