@@ -411,14 +411,36 @@ def test_live_drawing_redraws_in_place_and_keeps_scrolling_text_above():
     view, out = live(clock)
     view.feed(stream("[Warning] something\n"))  # before any step: scrolls above the frame
     view.start()
+    assert out.getvalue() == "\x1b[?25l\r\x1b[J[Warning] something\n"  # no frame yet
     view.feed(step(1, "running", "FROM busybox"))
     clock.now += 0.5
     view.tick()
-    drawn = out.getvalue()
-    assert drawn.startswith("\x1b[?25l")
-    assert "[Warning] something\n" in drawn
-    assert "\x1b[1A\r\x1b[J" in drawn  # the first frame (one line) was replaced
-    assert drawn.rstrip("\n").endswith(row(" => [stage-0 1/3] FROM busybox", "0.5s"))
+    clock.now += 0.05
+    view.tick()  # too soon for another frame
+    clock.now += 0.25
+    view.tick()
+    frames = out.getvalue().split("\r\x1b[J")
+    assert len(frames) == 4 and frames[2].endswith("\x1b[2A")  # back up over the 2-line frame
+    assert (
+        frames[3]
+        == "[+] Building 0.8s (0/3)\n" + row(" => [stage-0 1/3] FROM busybox", "0.8s") + "\n"
+    )
+
+
+def test_live_frame_fits_the_terminal_height():
+    clock = Clock()
+    view, out = live(clock)
+    view.size = (60, 6)
+    for n in range(1, 9):
+        view.feed(step(n, "running", f"RUN step{n}"))
+        view.feed(step(n, "done", f"RUN step{n}", 0.1))
+    view.draw()
+    frame = out.getvalue().split("\r\x1b[J")[-1].splitlines()
+    assert len(frame) == 5 and frame[0].startswith("[+] Building")
+    assert frame[-1].startswith(" => [stage-0 8/3] RUN step8")
+    view.feed({"aux": {"ID": IMAGE}})
+    view.finish()  # the final frame is whole: nothing redraws it afterwards
+    assert out.getvalue().split("\r\x1b[J")[-1].count(" => [stage-0") == 8
 
 
 def test_live_error_keeps_the_failed_step_output_in_the_final_frame():

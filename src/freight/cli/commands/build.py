@@ -656,6 +656,8 @@ class LiveView(BuildView):
         """The view's lines now (each shorter than ``columns``)."""
         now = self.clock()
         rows = [self.rows[n] for n in sorted(self.rows)]
+        if not rows and not self.sent and self.sent_done is None:
+            return []  # nothing to show yet (or a daemon without step messages)
         total = max((r.total for r in rows), default=0)
         done = sum(1 for r in rows if r.state in ("done", "cached"))
         head = f"[+] Building {now - self.begun:.1f}s ({done}/{total})"
