@@ -9,6 +9,7 @@ import json
 import socket
 import sys
 import types
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -551,3 +552,53 @@ def test_prune_asks_first(monkeypatch, capsys):
     params = session.client.calls[0][2]["params"]
     assert params["keep-storage"] == 1024 and params["all"] is None
     assert session.lines == ["\n", "Total reclaimed space: 0B\n"]  # "\n" after the "no"
+
+
+# ------------------------------------------------------------------ over a socket
+
+
+@pytest.fixture
+def fake_daemon(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
+    try:
+        from fakedaemon import FakeDaemon
+    finally:
+        sys.path.pop(0)
+    daemon = FakeDaemon(str(tmp_path / "d.sock"))
+    yield daemon
+    daemon.close()
+
+
+def _stream_reply(messages: list[dict]):
+    def handler(req, sock) -> None:
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        sock.sendall(b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        for message in messages:
+            data = json.dumps(message).encode() + b"\r\n"
+            sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+        sock.sendall(b"0\r\n\r\n")
+
+    return handler
+
+
+def test_build_over_a_socket(fake_daemon, fake_context, capsys):
+    fake_daemon.route("POST", "/build", _stream_reply(MESSAGES))
+    status = main(["-H", fake_daemon.host, "build", "--progress=plain", "-t", "app:latest", "ctx"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out == render_plain(MESSAGES)[0]
+    request = fake_daemon.requests[0]
+    assert request.body == b"context-tar"  # sent chunked, decoded by h11
+    assert request.headers["content-type"] == "application/x-tar"
+    query = parse_qs(request.query)
+    assert query["t"] == ["app:latest"] and query["freightsteps"] == ["1"]
+
+
+def test_build_http_error_exits_1(fake_daemon, fake_context, capsys):
+    from fakedaemon import respond_json
+
+    message = "dockerfile parse error on line 1: unknown instruction: FORM"
+    fake_daemon.route("POST", "/build", lambda req, s: respond_json(s, 400, {"message": message}))
+    assert main(["-H", fake_daemon.host, "build", "-q", "."]) == 1
+    assert capsys.readouterr().err == f"freight: Error response from daemon: {message}\n"
+    assert fake_context["cleaned"] is True
