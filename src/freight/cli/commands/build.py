@@ -253,7 +253,7 @@ def build_main(session: Session, argv: list[str]) -> int:
     try:
         view = make_view(mode, sys.stdout, options["tags"])
         body = context.body
-        if body is not None and isinstance(view, LiveView):
+        if body is not None:
             body = view.sending(body)
         messages = session.api.build(
             body,
@@ -392,8 +392,22 @@ class BuildView:
         self.success_seen = False
         self._partial = ""
         self._header: str | None = None
+        self.sent = 0  # context bytes uploaded so far
+        self.sent_done: float | None = None  # seconds the upload took, once done
 
     # input ---------------------------------------------------------------------
+    def sending(self, body: Any) -> Iterator[bytes]:
+        """Wrap the context body to count (and show) what is uploaded."""
+        read = getattr(body, "read", None)
+        pieces: Iterable[bytes] = iter(lambda: read(65536), b"") if read else body
+        started = self.clock()
+        for piece in pieces:
+            self.sent += len(piece)
+            self.on_sending()
+            yield piece
+        self.sent_done = self.clock() - started
+        self.on_sent()
+
     def feed(self, message: dict[str, Any]) -> None:
         freight = (message.get("aux") or {}).get("freight") if "aux" in message else None
         if self._header is not None:
@@ -486,6 +500,12 @@ class BuildView:
         return self.running[-1] if self.running else None
 
     # output, per view ------------------------------------------------------------
+    def on_sending(self) -> None:
+        pass
+
+    def on_sent(self) -> None:
+        pass
+
     def on_step(self, row: StepRow) -> None:
         raise NotImplementedError
 
@@ -544,6 +564,13 @@ class PlainView(BuildView):
             self._write(self._pending[1])
             self._pending = None
 
+    def on_sent(self) -> None:
+        from freight.dockerapi.humanize import human_size
+
+        self._write("#0 [internal] load build context")
+        self._write(f"#0 transferring context: {human_size(self.sent)} done")
+        self._write(f"#0 DONE {self.sent_done or 0.0:.1f}s")
+
     def on_step(self, row: StepRow) -> None:
         self._flush_pending()
         n = row.number
@@ -594,23 +621,14 @@ class LiveView(BuildView):
         self.size = size  # (columns, lines); None: ask the terminal at each frame
         self.scroll: list[str] = []  # to print above the next frame
         self.trailer: list[str] = []
-        self.sent = 0  # context bytes uploaded so far
-        self.sent_done: float | None = None
         self._drawn = 0  # lines of the frame on screen
         self._dirty = True
         self._last_draw = 0.0
 
     # input ---------------------------------------------------------------------
-    def sending(self, body: Any) -> Iterator[bytes]:
-        """Wrap the context body to count (and show) what is uploaded."""
-        read = getattr(body, "read", None)
-        pieces: Iterable[bytes] = iter(lambda: read(65536), b"") if read else body
-        for piece in pieces:
-            self.sent += len(piece)
-            self._dirty = True
-            self.tick()
-            yield piece
-        self.sent_done = self.clock() - self.begun
+    def on_sending(self) -> None:
+        self._dirty = True
+        self.tick()
 
     def on_step(self, row: StepRow) -> None:
         self._dirty = True
