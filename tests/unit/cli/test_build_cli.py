@@ -23,6 +23,7 @@ from freight.client.api import EngineAPI
 from freight.client.http import EngineClient, _send_chunked
 
 IMAGE = "sha256:" + "2" * 64
+LOG_TAIL = b.LOG_TAIL
 
 
 def step(n: int, state: str, instruction: str, seconds: float = 0.0, stage: str = "0") -> dict:
@@ -442,6 +443,21 @@ def test_live_frame_fits_the_terminal_height():
     view.feed({"aux": {"ID": IMAGE}})
     view.finish()  # the final frame is whole: nothing redraws it afterwards
     assert out.getvalue().split("\r\x1b[J")[-1].count(" => [stage-0") == 8
+
+
+def test_live_frame_in_a_small_terminal_keeps_the_running_step():
+    clock = Clock()
+    view, _ = live(clock)
+    for n in range(1, 4):
+        view.feed(step(n, "running", f"RUN s{n}"))
+        view.feed(step(n, "done", f"RUN s{n}", 0.1))
+    view.feed(step(4, "running", "RUN long"))
+    view.feed(stream("".join(f"l{i}\n" for i in range(9))))
+    frame = view.frame(60, height=5)
+    assert frame[1:] == [row(" => [stage-0 4/3] RUN long", "0.0s")] + [
+        f" => => # l{i}" for i in (6, 7, 8)
+    ]
+    assert len(view.frame(60, height=20)) == 1 + 4 + LOG_TAIL
 
 
 def test_live_error_keeps_the_failed_step_output_in_the_final_frame():

@@ -657,9 +657,7 @@ class LiveView(BuildView):
 
     def draw(self, final: bool = False) -> None:
         columns, lines = self._size()
-        frame = self.frame(columns, final)
-        if not final and len(frame) > lines - 1:
-            frame = frame[:1] + frame[len(frame) - (lines - 2) :]
+        frame = self.frame(columns, final, None if final else lines - 1)
         parts = [f"\x1b[{self._drawn}A" if self._drawn else "", "\r\x1b[J"]
         parts += [_fit(s, columns) + "\n" for s in self.scroll]
         parts += [s + "\n" for s in frame]
@@ -670,8 +668,9 @@ class LiveView(BuildView):
         self._dirty = False
         self._last_draw = self.clock()
 
-    def frame(self, columns: int, final: bool = False) -> list[str]:
-        """The view's lines now (each shorter than ``columns``)."""
+    def frame(self, columns: int, final: bool = False, height: int | None = None) -> list[str]:
+        """The view's lines now, each shorter than ``columns``, at most ``height`` of them:
+        finished steps leave first, then output lines, then the oldest running steps."""
         now = self.clock()
         rows = [self.rows[n] for n in sorted(self.rows)]
         if not rows and not self.sent and self.sent_done is None:
@@ -681,14 +680,20 @@ class LiveView(BuildView):
         head = f"[+] Building {now - self.begun:.1f}s ({done}/{total})"
         if final and not self.error:
             head += " FINISHED"
-        out = [_fit(head, columns)]
+        blocks: list[tuple[bool, str, list[str]]] = []  # (finished, line, output lines)
         if self.sent or self.sent_done is not None:
-            out.append(self._context_line(columns, now))
+            blocks.append((self.sent_done is not None, self._context_line(columns, now), []))
         for row in rows:
-            out.append(_row_line(row, now, columns))
             tail = LOG_TAIL if row.state == "running" else ERROR_TAIL if row.state == "error" else 0
-            if tail and (not final or row.state == "error"):
-                out += [_fit(f" => => # {log}", columns) for log in row.logs[-tail:]]
+            logs = row.logs[-tail:] if tail and (not final or row.state == "error") else []
+            finished = row.state in ("done", "cached")
+            blocks.append((finished, _row_line(row, now, columns), logs))
+        if height is not None:
+            blocks = _fit_height(blocks, height - 1)
+        out = [_fit(head, columns)]
+        for _, line, logs in blocks:
+            out.append(line)
+            out += [_fit(f" => => # {log}", columns) for log in logs]
         return out
 
     def _context_line(self, columns: int, now: float) -> str:
@@ -719,6 +724,22 @@ class LiveView(BuildView):
         text = "".join(_fit(s, columns) + "\n" for s in self.trailer + extra)
         self.out.write(text + "\x1b[?25h")
         self.out.flush()
+
+
+def _fit_height(
+    blocks: list[tuple[bool, str, list[str]]], height: int
+) -> list[tuple[bool, str, list[str]]]:
+    def size() -> int:
+        return sum(1 + len(logs) for _, _, logs in blocks)
+
+    while size() > height and any(finished for finished, _, _ in blocks):
+        first = next(i for i, (finished, _, _) in enumerate(blocks) if finished)
+        del blocks[first]
+    if size() > height:
+        with_logs = sum(1 for _, _, logs in blocks if logs) or 1
+        keep = max((height - len(blocks)) // with_logs, 0)
+        blocks = [(f, line, logs[-keep:] if keep else []) for f, line, logs in blocks]
+    return blocks[max(len(blocks) - height, 0) :] if height > 0 else []
 
 
 def _row_line(row: StepRow, now: float, columns: int) -> str:
