@@ -22,8 +22,9 @@ messages that drive the step views; with a daemon that does not send them the
 output is the classic stream unchanged. ``secrets`` carries ``--secret``: the
 legacy ``/build`` API has no field for secrets (BuildKit passes them over its
 session protocol), so the CLI reads each secret's file or environment variable
-itself and sends a JSON map ``id -> base64(content)``; the daemon exposes them to
-``RUN --mount=type=secret`` and never stores them in the image or the cache.
+itself and sends a JSON map ``id -> base64(content)``, for the daemon to mount
+at ``RUN --mount=type=secret``. Being in the query, the values travel in the
+request line: fine on the local socket, but a daemon must not log the target.
 """
 
 from __future__ import annotations
