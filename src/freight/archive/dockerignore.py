@@ -132,10 +132,16 @@ def _parents(path: str) -> list[str]:
 
 
 def _components(text: str) -> tuple[re.Pattern[str] | None, ...]:
-    return tuple(
-        None if "**" in part else re.compile(_translate(part, text), re.DOTALL)
-        for part in text.split("/")
-    )
+    return tuple(_component(part, text) for part in text.split("/"))
+
+
+def _component(part: str, text: str) -> re.Pattern[str] | None:
+    if "**" in part:
+        return None
+    try:
+        return re.compile(_translate(part, text), re.DOTALL)
+    except errors.InvalidArgument:
+        return None  # a class holding "/" ("a[/]b"): no per-component view, stay safe
 
 
 def _could_reach_below(patparts: tuple[re.Pattern[str] | None, ...], dirparts: list[str]) -> bool:
