@@ -8,6 +8,8 @@ whose body is either a tarball or the Dockerfile itself.
     name = fetch_remote(url, ctx, "Dockerfile")    # remote=https://.../ctx.tar.gz
     ctx = git_checkout("https://h/r.git#v1:docs", work / "git")
     apply_dockerignore(ctx, name)                  # remote contexts only
+    ...the Dockerfile is read...
+    remove_ignored_build_files(ctx, name)          # every context, as dockerd
 
 A context is hostile input like a layer: it is extracted with
 `archive.apply` (names confined, symlinks resolved inside, size and entry
@@ -344,6 +346,25 @@ def apply_dockerignore(context: Path, dockerfile: str) -> None:
     _prune(context, "", matcher)
 
 
+def remove_ignored_build_files(context: Path, dockerfile: str) -> None:
+    """After the Dockerfile is read: drop it and the ignore file from the context
+    when the ignore file lists them (docker's daemon does this, so `COPY . .`
+    leaves out what the client had to send anyway, and the `.dockerfile.<hex>`
+    the CLI adds for a Dockerfile from outside the context)."""
+    ignore = ignore_file_for(context, dockerfile)
+    if ignore is None:
+        return
+    matcher = IgnoreMatcher(read_patterns(ignore.read_text("utf-8", "replace")))
+    for name in (str(ignore.relative_to(context)), dockerfile.strip("/")):
+        if not matcher.matches(name):
+            continue
+        with contextlib.suppress(OSError, errors.InvalidArgument):
+            parent, base = os.path.split(name)
+            path = confine.resolve(context, parent, name) / base
+            if not path.is_dir() or path.is_symlink():
+                path.unlink()
+
+
 def _prune(root: Path, relative: str, matcher: IgnoreMatcher) -> None:
     directory = root / relative if relative else root
     for entry in sorted(os.scandir(directory), key=lambda e: e.name):
@@ -369,5 +390,6 @@ __all__ = [
     "is_git_url",
     "is_url",
     "looks_like_archive",
+    "remove_ignored_build_files",
     "split_git_url",
 ]

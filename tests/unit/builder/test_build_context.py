@@ -330,3 +330,17 @@ def test_apply_dockerignore_prefers_the_dockerfiles_own(tmp_path: Path) -> None:
     (c / "other").write_text("o")
     ctx.apply_dockerignore(c, "build/app.Dockerfile")
     assert not (c / "secret").exists() and (c / "other").exists()
+
+
+def test_remove_ignored_build_files_after_reading(tmp_path: Path) -> None:
+    c = tmp_path / "c"
+    c.mkdir()
+    (c / "Dockerfile").write_text("FROM scratch\n")
+    (c / ".dockerfile.0123").write_text("FROM scratch\n")
+    (c / "kept").write_text("k")
+    (c / ".dockerignore").write_text(".dockerignore\n.dockerfile.0123\n")
+    ctx.remove_ignored_build_files(c, ".dockerfile.0123")
+    assert sorted(p.name for p in c.iterdir()) == ["Dockerfile", "kept"]
+    (c / ".dockerignore").write_text("other\n")
+    ctx.remove_ignored_build_files(c, "Dockerfile")
+    assert sorted(p.name for p in c.iterdir()) == [".dockerignore", "Dockerfile", "kept"]

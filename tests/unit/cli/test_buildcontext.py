@@ -383,3 +383,51 @@ def test_git_clone_is_removed_by_cleanup(git_daemon: str, monkeypatch, tmp_path:
 def test_git_errors_are_cli_errors(git_daemon: str) -> None:
     with pytest.raises(CliError, match="unable to prepare context: .*'nope'"):
         bc.prepare(f"{git_daemon}#nope", None, NO_STDIN)
+
+
+def test_round_trip_through_the_daemon_side(project: Path, tmp_path: Path) -> None:
+    from freight.builder.context import extract_context, remove_ignored_build_files
+
+    (project / ".dockerignore").write_text("*.log\nnode_modules\n")
+    os.symlink("src/a.py", project / "link")
+    outside = tmp_path / "Dockerfile.out"
+    outside.write_text("FROM busybox\n")
+    context = bc.prepare(str(project), str(outside), NO_STDIN)
+    chunks = context.body
+    assert isinstance(chunks, Iterator)
+
+    class Reader(io.RawIOBase):
+        def __init__(self) -> None:
+            self.rest = b""
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+            while not self.rest:
+                self.rest = next(chunks, b"")
+                if not self.rest:
+                    return 0
+            n = min(len(b), len(self.rest))
+            b[:n], self.rest = self.rest[:n], self.rest[n:]
+            return n
+
+    dest = tmp_path / "extracted"
+    extract_context(io.BufferedReader(Reader()), dest)  # type: ignore[arg-type]
+    assert (dest / context.dockerfile).read_text() == "FROM busybox\n"
+    remove_ignored_build_files(dest, context.dockerfile)
+    left = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+    assert left == [
+        ".dockerignore",
+        "Dockerfile",
+        "app.py",
+        "link",
+        "logs",
+        "logs/keep",
+        "logs/keep/y",
+        "logs/x.log",  # "*.log" is for the top level only
+        "src",
+        "src/a.py",
+        "src/z.py",
+    ]
+    assert os.readlink(dest / "link") == "src/a.py"
