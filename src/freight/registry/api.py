@@ -30,8 +30,8 @@ import math
 import re
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from freight import errors
 from freight.oci import mediatypes
@@ -40,16 +40,17 @@ from freight.registry import codes
 from freight.registry.accounts import Accounts, Policy, User
 from freight.registry.codes import RegistryError
 from freight.registry.config import Config
-from freight.registry.httpserver import ClientGone, FileBody, Request, Response
+from freight.registry.httpserver import ClientGone, FileBody, Request, Response, StreamBody
 from freight.registry.hub import Hub
 from freight.registry.storage import (
+    BlobStat,
     NameInvalid,
     RangeInvalid,
-    Storage,
     UploadUnknown,
     check_name,
     is_tag,
 )
+from freight.registry.storagebase import BlobInfo, RegistryStorage, auth_dir, open_storage
 from freight.registry.tokens import Scope, TokenService, parse_scope
 from freight.registry.web import WebUI
 
@@ -165,10 +166,10 @@ class Registry:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.storage = Storage(Path(config.root))
-        self.accounts = Accounts(self.storage.layout.auth)
+        self.storage: RegistryStorage = open_storage(config)
+        self.accounts = Accounts(auth_dir(config))
         self.policy = Policy(self.accounts, config.public)
-        self.tokens = TokenService(self.storage.layout.auth, config.service, config.token_expiry)
+        self.tokens = TokenService(auth_dir(config), config.service, config.token_expiry)
         self.metrics = Metrics()
         self.hub = Hub(self.storage)
         self.web = WebUI(self.storage, self.accounts, self.policy, self.tokens, self.hub)
@@ -195,7 +196,7 @@ class Registry:
 
     def _record(self, req: Request, resp: Response, caller: Caller | None, started: float) -> None:
         body = resp.body
-        size = body.length if isinstance(body, FileBody) else len(body)
+        size = body.length if isinstance(body, FileBody | StreamBody) else len(body)
         if req.method == "HEAD":
             size = 0
         self.metrics.requests[(req.method, resp.status)] += 1
@@ -449,7 +450,7 @@ class Registry:
             blob = self.storage.repo_blob(name, d)
             if blob is None:
                 raise RegistryError(codes.BLOB_UNKNOWN, {"digest": d})
-            return _blob_response(req, blob.path, blob.size, d)
+            return _blob_response(req, self.storage, blob)
         if req.method == "DELETE":
             self._authorize(req, caller, name, ["delete"])
             d = _parse_digest(digest)
@@ -738,7 +739,8 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _blob_response(req: Request, path: Path, size: int, digest: Digest) -> Response:
+def _blob_response(req: Request, storage: RegistryStorage, blob: BlobInfo) -> Response:
+    size, digest = blob.size, blob.digest
     headers = [
         ("Content-Type", "application/octet-stream"),
         ("Docker-Content-Digest", digest),
@@ -748,7 +750,7 @@ def _blob_response(req: Request, path: Path, size: int, digest: Digest) -> Respo
     ]
     spec = req.header("range")
     if not spec:
-        return Response(200, headers, FileBody(str(path), 0, size))
+        return Response(200, headers, _blob_body(storage, blob, 0, size))
     m = _RANGE.fullmatch(spec.strip())
     if not m or (not m.group(1) and not m.group(2)):
         raise RegistryError(codes.RANGE_INVALID, {"Range": spec}, headers=[("Content-Range", f"bytes */{size}")])  # fmt: skip
@@ -760,4 +762,28 @@ def _blob_response(req: Request, path: Path, size: int, digest: Digest) -> Respo
     if start >= size or end < start:
         raise RegistryError(codes.RANGE_INVALID, {"Range": spec}, headers=[("Content-Range", f"bytes */{size}")])  # fmt: skip
     headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
-    return Response(206, headers, FileBody(str(path), start, end - start + 1))
+    return Response(206, headers, _blob_body(storage, blob, start, end - start + 1))
+
+
+def _blob_body(
+    storage: RegistryStorage, blob: BlobInfo, offset: int, length: int
+) -> FileBody | StreamBody:
+    """A local file goes out with sendfile; anything else is streamed from the driver."""
+    if isinstance(blob, BlobStat):
+        return FileBody(str(blob.path), offset, length)
+    return StreamBody(length, _stream(storage, blob.digest, offset, length))
+
+
+async def _stream(
+    storage: RegistryStorage, digest: Digest, offset: int, length: int
+) -> AsyncIterator[bytes]:
+    # The driver blocks (boto3): every chunk is fetched in a worker thread. Nothing is
+    # opened until the first chunk is wanted, so a HEAD costs no object read.
+    chunks = storage.read_blob_range(digest, offset, length)
+    try:
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)

@@ -8,20 +8,19 @@ linked in a repository is a root as well.
 Sweep: manifest links and blob links not marked are removed from each repository, then
 blob content no repository links to. Anything written less than `grace` seconds ago is
 kept: a push in progress uploads its blobs before the manifest that references them, and
-uploads themselves live in `uploads/`, which GC never touches.
+uploads themselves live apart from blobs (in `uploads/`), which GC never touches.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 
 from freight import errors
 from freight.oci import mediatypes
 from freight.oci.digest import Digest
-from freight.registry.storage import Storage
+from freight.registry.storagebase import RegistryStorage
 
 DEFAULT_GRACE = 3600.0
 
@@ -35,7 +34,7 @@ class GcReport:
 
 
 def collect(
-    storage: Storage,
+    storage: RegistryStorage,
     *,
     dry_run: bool = False,
     keep_untagged: bool = False,
@@ -47,22 +46,19 @@ def collect(
     for repo in storage.repositories():
         marked = _mark_repo(storage, repo, keep_untagged)
         for digest, _ in storage.manifests(repo):
-            if digest not in marked and not _recent(
-                storage.layout.manifest_link(repo, digest), cutoff
-            ):
+            if digest not in marked and not _recent(storage.manifest_mtime(repo, digest), cutoff):
                 report.manifests.append((repo, digest))
                 if not dry_run:
                     storage.delete_manifest(repo, digest)
-        for digest in _repo_blob_links(storage, repo):
-            link = storage.layout.blob_link(repo, digest)
-            if digest in marked or _recent(link, cutoff):
+        for digest in storage.blob_links(repo):
+            if digest in marked or _recent(storage.blob_link_mtime(repo, digest), cutoff):
                 linked.add(digest)
                 continue
             report.blob_links.append((repo, digest))
             if not dry_run:
                 storage.unlink_blob(repo, digest)
     for blob in storage.iter_blobs():
-        if blob.digest in linked or _recent(blob.path, cutoff):
+        if blob.digest in linked or _recent(storage.blob_mtime(blob.digest), cutoff):
             continue
         report.blobs.append(blob.digest)
         report.freed_bytes += blob.size
@@ -71,7 +67,7 @@ def collect(
     return report
 
 
-def _mark_repo(storage: Storage, repo: str, keep_untagged: bool) -> set[Digest]:
+def _mark_repo(storage: RegistryStorage, repo: str, keep_untagged: bool) -> set[Digest]:
     roots = [d for tag in storage.tags(repo) if (d := storage.resolve_tag(repo, tag))]
     if keep_untagged:
         roots += [d for d, _ in storage.manifests(repo)]
@@ -101,17 +97,5 @@ def _children(manifest: dict, media_type: str) -> list[Digest]:
     return [Digest(e["digest"]) for e in entries if isinstance(e, dict) and isinstance(e.get("digest"), str)]  # fmt: skip
 
 
-def _repo_blob_links(storage: Storage, repo: str) -> list[Digest]:
-    root = storage.layout.meta(repo) / "blobs"
-    out = []
-    if root.is_dir():
-        for algo in os.listdir(root):
-            out += [Digest(f"{algo}:{h}") for h in os.listdir(root / algo)]
-    return out
-
-
-def _recent(path: os.PathLike, cutoff: float) -> bool:
-    try:
-        return os.stat(path).st_mtime > cutoff
-    except FileNotFoundError:
-        return False
+def _recent(mtime: float | None, cutoff: float) -> bool:
+    return mtime is not None and mtime > cutoff

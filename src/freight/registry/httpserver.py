@@ -45,10 +45,18 @@ class FileBody:
 
 
 @dataclass
+class StreamBody:
+    """`length` bytes from an async iterator (a blob read from object storage)."""
+
+    length: int
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass
 class Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | FileBody = b""
+    body: bytes | FileBody | StreamBody = b""
 
 
 class Request:
@@ -144,7 +152,7 @@ class _Connection:
 
     async def send(self, response: Response, head_only: bool) -> None:
         body = response.body
-        length = body.length if isinstance(body, FileBody) else len(body)
+        length = body.length if isinstance(body, FileBody | StreamBody) else len(body)
         headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(length)))
         out = self.h11.send(
@@ -161,6 +169,12 @@ class _Connection:
                     self.writer.write(part)
             await self.writer.drain()
             await _sendfile(self.writer, body)
+            self.writer.write(self.h11.send(h11.EndOfMessage()))
+        elif isinstance(body, StreamBody):
+            self.writer.write(out)
+            async for chunk in body.chunks:
+                self.writer.write(self.h11.send(h11.Data(data=chunk)))
+                await self.writer.drain()
             self.writer.write(self.h11.send(h11.EndOfMessage()))
         else:
             self.writer.write(

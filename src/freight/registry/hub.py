@@ -1,6 +1,6 @@
 """Hub features: repository descriptions, stars, pull counts, and personal access tokens.
 
-Stored beside the repository's other metadata (paths from `storage.Layout.meta`):
+Stored beside the repository's other metadata (`RegistryStorage.read_meta/write_meta`):
 
     repositories/<name>/_meta/hub.json     {"description": "...", "stars": ["alice", ...], "pulls": N}
     auth/access-tokens.json                {"<id>": {"user", "name", "sha256", "created"}}
@@ -23,9 +23,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from freight.registry.storage import Storage
+from freight.registry.storagebase import RegistryStorage
 
 DESCRIPTION_MAX = 1000
+HUB_FILE = "hub.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +49,19 @@ def _write_json(path: Path, obj: object, mode: int = 0o644) -> None:
 
 
 class Hub:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: RegistryStorage) -> None:
         self.storage = storage
         self._pending_pulls: Counter[str] = Counter()
 
-    def _path(self, repo: str) -> Path:
-        return self.storage.layout.meta(repo) / "hub.json"
-
     def _read(self, repo: str) -> dict:
+        raw = self.storage.read_meta(repo, HUB_FILE)
         try:
-            return json.loads(self._path(repo).read_bytes())
-        except (FileNotFoundError, ValueError):
+            return json.loads(raw) if raw else {}
+        except ValueError:
             return {}
+
+    def _write(self, repo: str, data: dict) -> None:
+        self.storage.write_meta(repo, HUB_FILE, json.dumps(data, sort_keys=True).encode())
 
     def info(self, repo: str) -> RepoInfo:
         data = self._read(repo)
@@ -73,7 +75,7 @@ class Hub:
     def set_description(self, repo: str, text: str) -> None:
         data = self._read(repo)
         data["description"] = text.strip()[:DESCRIPTION_MAX]
-        _write_json(self._path(repo), data)
+        self._write(repo, data)
 
     def toggle_star(self, repo: str, user: str) -> bool:
         """Star (or unstar) `repo` for `user`; True if it is starred afterwards."""
@@ -82,7 +84,7 @@ class Hub:
         starred = user not in stars
         stars.symmetric_difference_update({user})
         data["stars"] = sorted(stars)
-        _write_json(self._path(repo), data)
+        self._write(repo, data)
         return starred
 
     def count_pull(self, repo: str) -> None:
@@ -94,7 +96,7 @@ class Hub:
             data = self._read(repo)
             data["pulls"] = int(data.get("pulls", 0)) + n
             if self.storage.repo_exists(repo):
-                _write_json(self._path(repo), data)
+                self._write(repo, data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -385,6 +385,42 @@ class Storage:
                     out.append((d / name).read_bytes())
         return out
 
+    # --- streaming reads, per-repository extras, gc's view of time ------------------
+    # (the rest of `storagebase.RegistryStorage`; the API sends local blobs with sendfile)
+
+    def read_blob_range(self, digest: Digest, offset: int, length: int) -> Iterator[bytes]:
+        with open(self.layout.blob(digest), "rb") as f:
+            f.seek(offset)
+            while length > 0 and (chunk := f.read(min(CHUNK_SIZE, length))):
+                length -= len(chunk)
+                yield chunk
+
+    def read_meta(self, repo: str, name: str) -> bytes | None:
+        try:
+            return (self.layout.meta(repo) / name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write_meta(self, repo: str, name: str, data: bytes) -> None:
+        self._write_atomic(self.layout.meta(repo) / name, data)
+
+    def blob_links(self, repo: str) -> list[Digest]:
+        root = self.layout.meta(repo) / "blobs"
+        out: list[Digest] = []
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for algo in os.listdir(root):
+                out += [Digest(f"{algo}:{h}") for h in os.listdir(root / algo)]
+        return out
+
+    def blob_mtime(self, digest: Digest) -> float | None:
+        return _mtime(self.layout.blob(digest))
+
+    def blob_link_mtime(self, repo: str, digest: Digest) -> float | None:
+        return _mtime(self.layout.blob_link(repo, digest))
+
+    def manifest_mtime(self, repo: str, digest: Digest) -> float | None:
+        return _mtime(self.layout.manifest_link(repo, digest))
+
 
 class UploadWriter:
     """Appends one request's body to an upload, hashing as it goes."""
@@ -418,3 +454,10 @@ def _hash_file(path: Path, algorithm: str = "sha256") -> hashlib._Hash:
         while chunk := f.read(CHUNK_SIZE):
             h.update(chunk)
     return h
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return None

@@ -29,7 +29,8 @@ from freight.oci.digest import Digest
 from freight.registry.accounts import Accounts, Policy, User
 from freight.registry.httpserver import Request, Response
 from freight.registry.hub import Hub
-from freight.registry.storage import NameInvalid, Storage, check_name
+from freight.registry.storage import NameInvalid, check_name
+from freight.registry.storagebase import RegistryStorage
 from freight.registry.tokens import TokenService, issue_session, verify_session
 
 COOKIE = "freight_session"
@@ -54,7 +55,7 @@ def _human(size: int) -> str:
 
 
 class WebUI:
-    def __init__(self, storage: Storage, accounts: Accounts, policy: Policy, tokens: TokenService, hub: Hub) -> None:  # fmt: skip
+    def __init__(self, storage: RegistryStorage, accounts: Accounts, policy: Policy, tokens: TokenService, hub: Hub) -> None:  # fmt: skip
         self.storage, self.accounts, self.policy, self.tokens, self.hub = (
             storage,
             accounts,

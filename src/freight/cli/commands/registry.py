@@ -101,6 +101,7 @@ def serve_main(session: Session, argv: list[str]) -> int:
     import asyncio
     import logging
 
+    from freight import errors
     from freight.registry.server import serve
 
     if bool(opts["tls_cert"]) != bool(opts["tls_key"]):
@@ -113,6 +114,10 @@ def serve_main(session: Session, argv: list[str]) -> int:
         public=opts["public"] or None,
         read_only=True if opts["read_only"] else None,
     )
+    try:
+        cfg.s3_settings()  # a bad [storage] table is a usage error, before anything starts
+    except errors.FreightError as exc:
+        raise CliError(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if opts["quiet"]:
         logging.getLogger("freight.registry.access").setLevel(logging.WARNING)
@@ -133,13 +138,15 @@ def serve_main(session: Session, argv: list[str]) -> int:
 def gc_main(session: Session, argv: list[str]) -> int:
     opts, _ = GC.parse(argv)
     _enable_site_packages()
-    from pathlib import Path
-
+    from freight import errors
     from freight.registry import gc
-    from freight.registry.storage import Storage
+    from freight.registry.storagebase import open_storage
 
     cfg = _config(opts)
-    storage = Storage(Path(cfg.root))
+    try:
+        storage = open_storage(cfg)
+    except errors.FreightError as exc:
+        raise CliError(str(exc)) from None
     grace = gc.DEFAULT_GRACE if opts["grace"] is None else float(opts["grace"])
     report = gc.collect(storage, dry_run=opts["dry_run"], keep_untagged=opts["keep_untagged"], grace=grace)  # fmt: skip
     verb = "would delete" if opts["dry_run"] else "deleted"
