@@ -76,6 +76,7 @@ class _Lexer:
         raw_quotes: bool = False,
         raw_escapes: bool = False,
         skip_unset: bool = False,
+        heredoc: bool = False,
     ) -> None:
         self.text = text
         self.pos = 0
@@ -84,6 +85,7 @@ class _Lexer:
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
+        self.heredoc = heredoc  # quotes are plain text; only $ and escapes are special
 
     # scanning ---------------------------------------------------------------
 
@@ -108,7 +110,10 @@ class _Lexer:
             if stop and ch in stop:
                 self.next()
                 return "".join(out), words.result()
-            if ch == "'":
+            if self.heredoc and ch != "$":
+                part = self.heredoc_char()
+                words.raw(part)
+            elif ch == "'":
                 part = self.single_quote()
                 words.raw(part)
             elif ch == '"':
@@ -132,6 +137,13 @@ class _Lexer:
         if stop:
             raise ExpansionError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(out), words.result()
+
+    def heredoc_char(self) -> str:
+        """A heredoc body's character: an escape only protects `$` and itself."""
+        ch = self.next()
+        if ch == self.escape and self.peek() in ("$", self.escape) and self.peek():
+            return self.next()
+        return ch
 
     def single_quote(self) -> str:
         self.next()
@@ -215,6 +227,8 @@ class _Lexer:
             raise ExpansionError("syntax error: bad substitution")
         name = self.name()
         op = self.next()
+        if not op:
+            raise ExpansionError("syntax error: missing '}'")
         if op == "}":
             value = self.lookup(name)
             if value is None:
@@ -358,8 +372,10 @@ def expand_words(
 
 
 def expand_raw(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
-    """Variables expanded, quotes and escapes kept: a heredoc body `<<EOF`."""
-    out, _ = _Lexer(text, env, escape, raw_quotes=True, raw_escapes=True).run()
+    """A heredoc body (`<<EOF`, unquoted marker): variables expanded as in a shell
+    heredoc. Quotes are plain text (an apostrophe is fine); `\\$` is a literal
+    `$`, `\\\\` one backslash, any other escape is kept as written."""
+    out, _ = _Lexer(text, env, escape, heredoc=True).run()
     return out
 
 
