@@ -229,3 +229,31 @@ class DaemonTools:
 @pytest.fixture(scope="session")
 def daemon_tools() -> DaemonTools:
     return DaemonTools()
+
+
+@pytest.fixture
+def private_root(run_id: str) -> Iterator[tuple[Path, str]]:
+    """A root directory and cgroup parent for a daemon of this test's own."""
+    tag = os.urandom(3).hex()
+    root = Path(f"/tmp/freight-test-{run_id}-{tag}")
+    root.mkdir()
+    cgroup_parent = f"freight-test-{run_id}-{tag}"
+    try:
+        yield root, cgroup_parent
+    finally:
+        DaemonTools.cleanup(root, cgroup_parent)
+
+
+@pytest.fixture
+def own_daemon(private_root: tuple[Path, str]) -> Iterator:
+    d = DaemonTools.start(*private_root)
+    try:
+        result = d.cli("image", "bootstrap", "busybox", timeout=120)
+        assert result.returncode == 0, result.stderr.decode() + d.log_tail()
+        yield d
+    finally:
+        if d.proc.poll() is None:
+            ids = d.docker("ps", "-aq").stdout.decode().split()
+            if ids:
+                d.docker("rm", "-f", *ids)
+        DaemonTools.stop(d)

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,33 +60,6 @@ def poll(check, timeout: float = 10.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def private_root(run_id: str, daemon_tools) -> Iterator[tuple[Path, str]]:
-    """A root directory and cgroup parent for a daemon of this test's own."""
-    tag = os.urandom(3).hex()
-    root = Path(f"/tmp/freight-test-{run_id}-{tag}")
-    root.mkdir()
-    cgroup_parent = f"freight-test-{run_id}-{tag}"
-    try:
-        yield root, cgroup_parent
-    finally:
-        daemon_tools.cleanup(root, cgroup_parent)
-
-
-@pytest.fixture
-def own_daemon(private_root: tuple[Path, str], daemon_tools) -> Iterator:
-    d = daemon_tools.start(*private_root)
-    try:
-        out(d.cli("image", "bootstrap", "busybox"))
-        yield d
-    finally:
-        if d.proc.poll() is None:
-            ids = d.docker("ps", "-aq").stdout.decode().split()
-            if ids:
-                d.docker("rm", "-f", *ids)
-        daemon_tools.stop(d)
 
 
 # live restore ------------------------------------------------------------------

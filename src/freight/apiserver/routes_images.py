@@ -48,7 +48,13 @@ class ImageRoutes:
 
     async def list(self, req: Request) -> AnyResponse:
         filters = req.query.filters()
-        rows = [image_summary_json(i, req.api_version) for i in self.images.list()]
+        images = self.images.list()
+        if not req.query.bool("all", False):
+            # As docker: untagged images with children are a build's intermediate
+            # steps, listed only with -a.
+            parents = {i.parent for i in images if i.parent}
+            images = [i for i in images if i.repo_tags or i.id not in parents]
+        rows = [image_summary_json(i, req.api_version) for i in images]
         rows = [r for r in rows if _image_matches(r, filters)]
         rows.sort(key=lambda r: r["Created"], reverse=True)
         return json_response(rows)
@@ -263,6 +269,10 @@ def image_inspect_json(i: ImageSummary, graph: dict[str, str] | None = None) -> 
         config["ExposedPorts"] = _set(c.exposed_ports)
     if c.stop_signal:
         config["StopSignal"] = c.stop_signal
+    if c.healthcheck is not None:
+        config["Healthcheck"] = _healthcheck_json(c.healthcheck)
+    if c.shell:
+        config["Shell"] = c.shell
     comment = cfg.history[-1].comment if cfg.history else ""
     return {
         "Id": i.id,
@@ -281,6 +291,18 @@ def image_inspect_json(i: ImageSummary, graph: dict[str, str] | None = None) -> 
         "RootFS": {"Type": "layers", "Layers": list(cfg.rootfs_diff_ids)},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }
+
+
+def _healthcheck_json(h: Any) -> dict[str, Any]:
+    fields = {
+        "Test": h.test,
+        "Interval": h.interval,
+        "Timeout": h.timeout,
+        "StartPeriod": h.start_period,
+        "StartInterval": h.start_interval,
+        "Retries": h.retries,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _set(keys: list[str] | None) -> dict[str, dict] | None:

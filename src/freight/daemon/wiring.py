@@ -13,6 +13,7 @@ from pathlib import Path
 from freight.apiserver.http import ApiServer
 from freight.apiserver.router import Router
 from freight.apiserver.routes_archive import ArchiveRoutes
+from freight.apiserver.routes_build import BuildRoutes
 from freight.apiserver.routes_commit import CommitRoutes
 from freight.apiserver.routes_containers import ContainerRoutes
 from freight.apiserver.routes_distribution import DistributionRoutes
@@ -22,6 +23,7 @@ from freight.apiserver.routes_networks import NetworkRoutes
 from freight.apiserver.routes_prune import PruneRoutes
 from freight.apiserver.routes_system import SystemRoutes
 from freight.apiserver.routes_volumes import VolumeRoutes
+from freight.builder.engine import Builder
 from freight.content import ContentStore
 from freight.daemon.config import DaemonConfig
 from freight.errors import InvalidArgument
@@ -124,8 +126,9 @@ async def build(cfg: DaemonConfig) -> Daemon:
             max_concurrent_downloads=cfg.max_concurrent_downloads,
         )
     )
+    puller = PullService(images, registries)
     DistributionRoutes(
-        PullService(images, registries),
+        puller,
         PushService(images, registries),
         registries,
         image_routes.create,
@@ -146,6 +149,9 @@ async def build(cfg: DaemonConfig) -> Daemon:
         daemon_id,
     ).register(router)
     CommitRoutes(containers).register(router)
+    build_routes = BuildRoutes(Builder(containers, puller, cfg.data_root, cfg.exec_root))
+    build_routes.clean_leftovers()
+    build_routes.register(router)
     prune_routes = PruneRoutes(containers)
     prune_routes.register(router)
     prune_routes.register_fallbacks(router)  # last: real volume/network routes win

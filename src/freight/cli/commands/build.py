@@ -211,6 +211,9 @@ def registry_config() -> dict[str, dict[str, str]]:
 def request_options(opts: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """The keyword arguments of ``EngineAPI.build`` for parsed flags (context aside)."""
     quiet = bool(opts["quiet"]) or opts["progress"] == "quiet"
+    args = build_args(opts["build_arg"], environ)
+    if environ.get("SOURCE_DATE_EPOCH") and "SOURCE_DATE_EPOCH" not in args:
+        args["SOURCE_DATE_EPOCH"] = environ["SOURCE_DATE_EPOCH"]  # as buildx: reproducible
     return {
         "tags": list(opts["tag"]),
         "quiet": quiet,
@@ -218,7 +221,7 @@ def request_options(opts: dict[str, Any], environ: Mapping[str, str]) -> dict[st
         "pull": bool(opts["pull"]),
         "rm": bool(opts["rm"]),
         "force_rm": bool(opts["force_rm"]),
-        "build_args": build_args(opts["build_arg"], environ),
+        "build_args": args,
         "labels": key_value_map(opts["label"]),
         "cache_from": list(opts["cache_from"]),
         "network_mode": opts["network"] or None,

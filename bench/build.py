@@ -1,0 +1,147 @@
+"""freight benchmark of builds: cold, cached, and after a one-file change.
+
+    python bench/build.py [--files 5000] [--size 50] [--docker HOST]
+
+Starts its own freightd on a temp data root (like the tests), bootstraps
+busybox, makes a project of a Dockerfile with 10 RUN steps and a COPY of a
+--size MB context in --files small files, then times three builds with the
+freight CLI (and, when `docker` is on PATH, the real docker CLI through the
+legacy builder API against freightd):
+
+- cold: nothing cached (after `builder prune -a`)
+- cached: the same project again
+- one change: one source file edited (the COPY and the steps after it rerun)
+
+The issue's reference figures on this machine for the same project:
+BuildKit 8.0 s / 0.41 s / 3.0 s, docker's legacy builder 16.3 / 3.2 / 8.9 s.
+With --docker HOST (a running dockerd) the docker CLI is timed there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+from conftest import cleanup_leftovers, remove_all_containers, start_daemon, stop_daemon  # noqa: E402
+
+FREIGHT = [sys.executable, "-m", "freight.cli.main"]
+
+# Ten RUN steps with the general requirements first, the project's files after:
+# the workflow the cache is made for.
+DOCKERFILE = """FROM busybox
+RUN mkdir -p /opt/tools && echo tools > /opt/tools/version
+RUN adduser -D -u 1000 app
+RUN mkdir -p /var/cache/app && chown app /var/cache/app
+RUN echo 'export PATH=/opt/tools:$PATH' > /etc/profile.d/tools.sh || true
+RUN seq 1 1000 > /opt/tools/numbers
+WORKDIR /src
+COPY . /src
+RUN find /src -type f | wc -l > /opt/count
+RUN du -s /src > /opt/size
+RUN ls /src | head -5 > /opt/head
+RUN md5sum /src/d0/f0 > /opt/sum
+RUN cat /opt/count /opt/size
+"""
+
+
+def make_project(root: Path, files: int, size_mb: int) -> None:
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    per_file = size_mb * 1_000_000 // files
+    for i in range(files):
+        d = root / f"d{i % 50}"
+        d.mkdir(exist_ok=True)
+        (d / f"f{i // 50}").write_bytes(os.urandom(per_file))
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {(proc.stdout + proc.stderr).decode()[-3000:]}")
+    return elapsed
+
+
+def three_builds(
+    build: list[str], prune: list[str], project: Path, env: dict[str, str]
+) -> list[float]:
+    subprocess.run(prune, env=env, capture_output=True, check=True)
+    cold = timed(build, env)
+    cached = timed(build, env)
+    (project / "d0" / "f0").write_bytes(os.urandom(1000))
+    changed = timed(build, env)
+    return [cold, cached, changed]
+
+
+def report(name: str, figures: list[float]) -> None:
+    cold, cached, changed = figures
+    print(f"{name:<40} cold {cold:6.2f} s   cached {cached:6.2f} s   one change {changed:6.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--size", type=int, default=50, help="context size in MB")
+    parser.add_argument("--docker", help="a real dockerd to compare with (its -H)")
+    args = parser.parse_args()
+
+    run_id = secrets.token_hex(4)
+    root = Path(f"/tmp/freight-bench-build-{run_id}")
+    root.mkdir()
+    cgroup = f"freight-bench-build-{run_id}"
+    d = start_daemon(root, cgroup)
+    try:
+        subprocess.run(
+            [*FREIGHT, "image", "bootstrap", "busybox"], env=d.env, check=True, capture_output=True
+        )
+        with tempfile.TemporaryDirectory(prefix="freight-bench-project-") as tmp:
+            project = Path(tmp)
+            make_project(project, args.files, args.size)
+            print(f"project: 10 RUN steps, COPY of {args.size} MB in {args.files} files")
+            tag = f"bench-build-{run_id}"
+            freight = three_builds(
+                [*FREIGHT, "build", "-q", "-t", tag, str(project)],
+                [*FREIGHT, "builder", "prune", "-a", "-f"],
+                project,
+                d.env,
+            )
+            report("freight build (freightd)", freight)
+            docker_env = {**d.env, "DOCKER_BUILDKIT": "0"}
+            docker = three_builds(
+                ["docker", "-H", d.host, "build", "-q", "-t", tag, str(project)],
+                ["docker", "-H", d.host, "builder", "prune", "-a", "-f"],
+                project,
+                docker_env,
+            )
+            report("docker build, legacy API (freightd)", docker)
+            if args.docker:
+                real = {**os.environ, "DOCKER_HOST": args.docker}
+                report(
+                    "docker build (dockerd)",
+                    three_builds(
+                        ["docker", "build", "-q", "-t", tag, str(project)],
+                        ["docker", "builder", "prune", "-a", "-f"],
+                        project,
+                        real,
+                    ),
+                )
+            print(
+                "reference (issue 6): BuildKit 8.0 / 0.41 / 3.0 s, legacy builder 16.3 / 3.2 / 8.9 s"
+            )
+    finally:
+        remove_all_containers(d)
+        stop_daemon(d)
+        cleanup_leftovers(root, cgroup)
+
+
+if __name__ == "__main__":
+    main()
