@@ -1,188 +1,457 @@
-"""COPY and ADD: which files a step copies, their digest for the cache, the copy itself.
+"""The file copies of Dockerfile COPY and ADD, and the content digest their cache keys use.
 
-Sources are resolved inside their root (the context, or a stage's rootfs)
-with `archive.inroot.resolve` (symlinks followed *inside* the root), so
-`../x`, an absolute path or a symlink pointing out never reads the host;
-destinations are resolved inside the step's rootfs the same way, so a
-symlink in the image never redirects a write. Docker's rules:
+    copy(context, ["src/", "*.txt"], rootfs, "app/", "/srv", CopyOptions(chown=(1000, 1000)))
+    hash_sources(context, ["src/", "*.txt"], CopyOptions(), statcache)  # "sha256:..."
 
-    COPY a.txt /d/      -> /d/a.txt          COPY dir /d  -> dir's contents in /d
-    COPY a b /d/        -> both in /d/       (several sources: dest must end with /)
-    COPY *.txt /d/      -> globs per path component
-    ADD x.tar.gz /d/    -> extracted (local archives only); ADD URL -> downloaded
+Semantics are docker's (BuildKit's where the two builders differ):
 
-The cache digest covers paths, types, modes, owners, sizes, link targets and
-contents, not mtimes (as BuildKit); `StatCache` remembers content digests by
-(dev, inode, size, mtime, ctime) so an unchanged context is not re-read.
+- a source is a path in `src_root` (the context, or another stage's root);
+  `..` and absolute paths stay inside it (clamped, as BuildKit does), and a
+  component may be a filepath.Match pattern (`*`, `?`, `[a-z]`, `\\`; `**` is
+  just `*`). Nothing matching is an error naming the source.
+- a directory source copies its contents; a file lands at `dest`, or at
+  `dest/<name>` when `dest` ends with `/` (or is `.`) or is an existing
+  directory. More than one matched source needs such a directory `dest`.
+- `dest` is relative to the WORKDIR; missing parents are created 0755, owned
+  by `chown` when given (BuildKit chowns the directories it creates), else
+  root. A directory `dest` created for a directory source gets `chmod` too.
+- owners (or `chown`), modes (or `chmod`, on files and directories copied),
+  mtimes, hard links and xattrs are kept; devices and fifos are recreated.
+
+Hostile trees: every source path is opened with openat2(RESOLVE_IN_ROOT) on a
+dirfd of `src_root`, so a symlink met on the way (also the source itself,
+which is followed) resolves inside the root; below a directory source,
+symlinks are copied as symlinks and never followed. Destination paths are
+resolved the same way in `dst_root` and every entry is created with *at()
+calls on a directory fd, so a symlink in the image cannot send a write out.
+
+ADD also expands local tar archives (plain, gzip, bzip2, xz, zstd, sniffed by
+magic) with `archive.inroot.extract`, downloads http(s) URLs (mode 0600, mtime
+from Last-Modified, `--checksum` verified before anything is written) and
+checks out git URLs.
+
+The digest covers what the copy would write: relative paths, types, modes,
+owners (unless `chown`), sizes, file bytes, symlink targets and device
+numbers, not mtimes (BuildKit leaves them out of COPY cache keys too). A
+`StatCache` remembers file digests by (path, size, mtime, mode) so rehashing an
+unchanged context reads no file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
+import email.utils
 import hashlib
 import json
 import os
 import posixpath
-import shutil
+import re
 import stat
+import tarfile
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import BinaryIO
 
-from freight.archive import inroot
-from freight.archive.compression import Compression, detect
-from freight.errors import InvalidArgument, NotFound
+from freight import errors
+from freight.archive import compression, inroot
+from freight.archive.dockerignore import IgnoreMatcher
+from freight.linux.openat2 import openat2
 
-MULTI_SOURCE_ERROR = (
-    "When using COPY with more than one source file, the destination must be a directory "
+_DIR = os.O_RDONLY | os.O_DIRECTORY
+_CHUNK = 1 << 20
+_SKIPPED_XATTRS = ("trusted.overlay.",)
+# A file modified less than this before it is hashed may change again within
+# the same mtime tick: its digest is not remembered (git's "racy clean").
+_RACY_NS = 2_000_000_000
+_MULTI_SOURCE = (
+    "When using {kind} with more than one source file, the destination must be a directory "
     "and end with a /"
 )
 
 
 @dataclass(frozen=True)
 class CopyOptions:
-    chown: tuple[int, int] | None = None
-    chmod: int | None = None
-    expand_archives: bool = False  # ADD
-    exclude: tuple[str, ...] = ()
-    parents: bool = False
-    checksum: str | None = None
-    keep_git_dir: bool = False
+    chown: tuple[int, int] | None = None  # uid, gid for everything copied
+    chmod: int | None = None  # permission bits for files and directories copied
+    expand_archives: bool = False  # ADD: local tar archives are extracted, URLs fetched
+    exclude: tuple[str, ...] = ()  # --exclude patterns (.dockerignore syntax)
+    parents: bool = False  # --parents: keep the source's directories under dest
+    checksum: str | None = None  # ADD --checksum=sha256:...
+    keep_git_dir: bool = False  # ADD --keep-git-dir
+
+
+# the stat cache ---------------------------------------------------------------------
 
 
 class StatCache:
-    """Content digests of files by their stat identity, kept across builds in a file."""
+    """File digests by (path, size, mtime_ns, mode): rehashing skips unchanged files.
 
-    def __init__(self, entries: dict[str, list] | None = None) -> None:
-        self.entries: dict[str, list] = entries or {}
+    The path is relative to the source root, not absolute and with no inode,
+    because the daemon extracts each build's context afresh: the stat of a
+    file from the same upload is all that stays the same. Files younger than
+    two seconds when hashed are not remembered (they could change within the
+    same mtime tick). Persist with `save`/`load` (JSON) or `to_json`/`from_json`.
+    """
+
+    MAX_ENTRIES = 200_000
+
+    def __init__(self, entries: dict[str, str] | None = None) -> None:
+        self._entries: dict[str, str] = dict(entries or {})
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(relpath: str, st: os.stat_result) -> str:
+        return f"{relpath}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_mode}"
+
+    def get(self, key: str) -> str | None:
+        found = self._entries.get(key)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    def put(self, key: str, digest: str, st: os.stat_result) -> None:
+        if time.time_ns() - st.st_mtime_ns < _RACY_NS:
+            return
+        self._entries.pop(key, None)  # re-inserted last: the newest survive trimming
+        self._entries[key] = digest
+        while len(self._entries) > self.MAX_ENTRIES:
+            del self._entries[next(iter(self._entries))]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def to_json(self) -> str:
+        return json.dumps({"version": 1, "entries": self._entries}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> StatCache:
+        try:
+            doc = json.loads(text)
+            entries = doc["entries"] if doc.get("version") == 1 else {}
+            if not isinstance(entries, dict):
+                entries = {}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            entries = {}  # a damaged cache is an empty one
+        return cls({k: v for k, v in entries.items() if isinstance(v, str)})
 
     @classmethod
     def load(cls, path: Path) -> StatCache:
         try:
-            data = json.loads(path.read_text())
-            return cls(data if isinstance(data, dict) else {})
-        except (OSError, ValueError):
+            return cls.from_json(path.read_text())
+        except OSError:
             return cls()
 
     def save(self, path: Path) -> None:
+        """Write atomically (temp file + rename), so a crash leaves the old cache."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries, separators=(",", ":")))
-        os.replace(tmp, path)
-
-    def digest(self, path: str, st: os.stat_result) -> str:
-        ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-        known = self.entries.get(path)
-        if known and known[:5] == ident:
-            return known[5]
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        value = h.hexdigest()
-        self.entries[path] = [*ident, value]
-        return value
+        fd, tmp = tempfile.mkstemp(prefix=".statcache-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(self.to_json())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
+# source matching --------------------------------------------------------------------
 
 
-# matching sources ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Match:
+    """One source path found in the root."""
+
+    source: str  # as written in the Dockerfile
+    rel: str  # path inside the root, no leading "/" ("" is the root)
+    keep: str  # --parents: the path kept under dest ("" otherwise)
 
 
-def _resolve_in(root: Path, path: str) -> Path:
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+_GLOB_META = re.compile(r"[*?\[\\]")
+
+
+def _clean(source: str) -> str:
+    """The path inside the root: absolute and `..` clamped at the root."""
+    return posixpath.normpath("/" + source).lstrip("/")
+
+
+def _glob_regex(pattern: str, source: str) -> re.Pattern[str]:
+    """One path component of Go's filepath.Match as a regex."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "\\":
+            if i >= len(pattern):
+                raise errors.InvalidArgument(f"syntax error in pattern: {source}")
+            out.append(re.escape(pattern[i]))
+            i += 1
+        elif c == "[":
+            end, cls = _char_class(pattern, i, source)
+            out.append(cls)
+            i = end
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _char_class(pattern: str, i: int, source: str) -> tuple[int, str]:
+    negate = i < len(pattern) and pattern[i] == "^"
+    if negate:
+        i += 1
+    items: list[str] = []
+    first = True
+    while True:
+        if i >= len(pattern):
+            raise errors.InvalidArgument(f"syntax error in pattern: {source}")
+        c = pattern[i]
+        if c == "]" and not first:
+            return i + 1, "[" + ("^" if negate else "") + "".join(items) + "]"
+        first = False
+        if c == "\\":
+            i += 1
+            if i >= len(pattern):
+                raise errors.InvalidArgument(f"syntax error in pattern: {source}")
+            c = pattern[i]
+        if c in "]-" and first:
+            raise errors.InvalidArgument(f"syntax error in pattern: {source}")
+        lo = c
+        i += 1
+        if i + 1 < len(pattern) and pattern[i] == "-" and pattern[i + 1] != "]":
+            hi = pattern[i + 1]
+            i += 2
+            if hi == "\\":
+                if i >= len(pattern):
+                    raise errors.InvalidArgument(f"syntax error in pattern: {source}")
+                hi = pattern[i]
+                i += 1
+            if hi < lo:
+                raise errors.InvalidArgument(f"syntax error in pattern: {source}")
+            items.append(re.escape(lo) + "-" + re.escape(hi))
+        else:
+            items.append(re.escape(lo))
+
+
+def _exists(root_fd: int, rel: str) -> bool:
     try:
-        return root / inroot.resolve(fd, "/" + path.lstrip("/")).lstrip("/")
+        os.close(openat2(root_fd, rel or ".", os.O_PATH))
+    except OSError:
+        return False
+    return True
+
+
+def _list_dir(root_fd: int, rel: str) -> list[str]:
+    try:
+        fd = openat2(root_fd, rel or ".", _DIR)
+    except OSError:
+        return []
+    try:
+        return sorted(os.listdir(fd))
     finally:
         os.close(fd)
 
 
-def match_sources(root: Path, sources: list[str]) -> list[tuple[str, Path]]:
-    """(source as written, resolved host path) for each match, in order."""
-    found: list[tuple[str, Path]] = []
-    for source in sources:
-        if _is_url(source):
-            continue
-        if ".." in posixpath.normpath(source).split("/"):
-            raise InvalidArgument(f"{source}: outside of the build context")
-        clean = posixpath.normpath("/" + source)
-        if any(c in clean for c in "*?["):
-            matches = sorted(_glob(root, clean))
-            if not matches:
-                raise NotFound(f"no source files were specified or matched {source!r}")
-            found += [(m, _resolve_in(root, m)) for m in matches]
-            continue
-        path = _resolve_in(root, clean)
-        if not os.path.lexists(path):
-            raise NotFound(f'"{clean}": not found in the build context')
-        found.append((clean, path))
-    return found
-
-
-def _glob(root: Path, pattern: str) -> Iterator[str]:
-    parts = [p for p in pattern.split("/") if p]
-    candidates = ["/"]
+def _expand(root_fd: int, source: str) -> list[str]:
+    """The root-relative paths `source` names (sorted glob matches, or itself)."""
+    parts = [p for p in _clean(source).split("/") if p]
+    found = [""]
     for part in parts:
-        nxt = []
-        for base in candidates:
-            host = _resolve_in(root, base)
-            if not host.is_dir():
-                continue
-            if any(c in part for c in "*?["):
-                nxt += [
-                    posixpath.join(base, n)
-                    for n in sorted(os.listdir(host))
-                    if fnmatch.fnmatchcase(n, part)
-                ]
-            elif os.path.lexists(host / part):
-                nxt.append(posixpath.join(base, part))
-        candidates = nxt
-    yield from candidates
+        if not _GLOB_META.search(part):
+            found = [f"{d}/{part}" if d else part for d in found]
+            continue
+        regex = _glob_regex(part, source)
+        found = [
+            f"{d}/{name}" if d else name
+            for d in found
+            for name in _list_dir(root_fd, d)
+            if regex.match(name)
+        ]
+    return [rel for rel in found if _exists(root_fd, rel)]
 
 
-def _excluded(rel: str, exclude: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(rel, p.strip("/")) for p in exclude)
+def _kept_path(source: str, rel: str) -> str:
+    """--parents: the path kept under dest, `rel` after the source's `/./` pivot if any."""
+    text = "/" + source.lstrip("/")
+    pivot = text.find("/./")
+    if pivot < 0:
+        return rel
+    depth = len([p for p in _clean(text[:pivot]).split("/") if p])
+    return "/".join(rel.split("/")[depth:])
 
 
-def _walk(path: Path, rel: str = "") -> Iterator[tuple[str, Path, os.stat_result]]:
-    st = os.lstat(path)
-    yield rel, path, st
-    if stat.S_ISDIR(st.st_mode):
-        for name in sorted(os.listdir(path)):
-            yield from _walk(path / name, f"{rel}/{name}" if rel else name)
+def _matches(root_fd: int, sources: list[str], parents: bool) -> list[_Match]:
+    out: list[_Match] = []
+    for source in sources:
+        found = _expand(root_fd, source)
+        if not found:
+            raise errors.NotFound(f'failed to compute cache key: "/{_clean(source)}": not found')
+        for rel in found:
+            out.append(_Match(source, rel, _kept_path(source, rel) if parents else ""))
+    return out
 
 
-# the cache digest ----------------------------------------------------------------------
+# walking a source --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Node:
+    """An entry to copy: `rel` below the source ("" is the source itself)."""
+
+    rel: str
+    st: os.stat_result
+    parent_fd: int  # where `name` is (or -1 for the top: `fd` is opened)
+    name: str
+
+
+class _Excluder:
+    """--exclude: whether a path below the source is left out, and whether an
+    excluded directory must still be walked (a `!` exception may re-include)."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self._matcher = IgnoreMatcher(list(patterns)) if patterns else None
+
+    def skip(self, rel: str, is_dir: bool) -> bool:
+        if self._matcher is None or not self._matcher.matches(rel):
+            return False
+        return not (is_dir and self._matcher.may_include_below(rel))
+
+    def excluded(self, rel: str) -> bool:
+        return self._matcher is not None and self._matcher.matches(rel)
+
+
+def _open_top(root_fd: int, rel: str) -> tuple[int, os.stat_result]:
+    """An fd on the source, its symlinks followed inside the root."""
+    try:
+        fd = openat2(root_fd, rel or ".", os.O_PATH)
+    except OSError as e:
+        raise errors.NotFound(f'failed to compute cache key: "/{rel}": not found: {e}') from None
+    return fd, os.fstat(fd)
+
+
+def _reopen(path_fd: int, flags: int) -> int:
+    """A readable fd of what an O_PATH fd points at (it is no symlink: it was followed)."""
+    return os.open(f"/proc/self/fd/{path_fd}", flags)
+
+
+def _children(dir_fd: int) -> list[tuple[str, os.stat_result]]:
+    entries = []
+    with os.scandir(dir_fd) as it:
+        for entry in it:
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                entries.append((entry.name, entry.stat(follow_symlinks=False)))
+    entries.sort()
+    return entries
+
+
+# hashing ------------------------------------------------------------------------------
 
 
 def hash_sources(
     src_root: Path, sources: list[str], opts: CopyOptions, cache: StatCache | None = None
 ) -> str:
-    cache = cache or StatCache()
+    """A digest of everything `copy` would copy from these sources ("sha256:...").
+
+    URL sources of ADD are fetched (or, with --checksum, taken by their
+    checksum); git sources are checked out and hashed like a directory.
+    """
     h = hashlib.sha256()
-    for source in sources:
-        if _is_url(source):
-            h.update(f"url {source} {opts.checksum or ''}\n".encode())
-    for source, path in match_sources(src_root, sources):
-        h.update(f"src {source}\n".encode())
-        follow = os.stat(path) if os.path.exists(path) else os.lstat(path)
-        top = [("", path, follow)] if not stat.S_ISDIR(follow.st_mode) else _walk(path)
-        for rel, p, st in top:
-            if rel and _excluded(rel, opts.exclude):
-                continue
-            mode = st.st_mode
-            line = f"{rel}\0{mode:o}\0{st.st_uid}\0{st.st_gid}\0{st.st_size}\0"
-            if stat.S_ISLNK(mode):
-                line += os.readlink(p)
-            elif stat.S_ISREG(mode):
-                line += cache.digest(str(p), st)
-            h.update(line.encode("utf-8", "surrogateescape") + b"\n")
+    h.update(b"freight-copy-v1\0")
+    remote, local = _split_sources(sources, opts)
+    for source in remote:
+        h.update(f"remote\0{source}\0{_hash_remote(source, opts, cache)}\0".encode())
+    if local:
+        root_fd = os.open(src_root, _DIR)
+        try:
+            hasher = _Hasher(root_fd, opts, cache, h)
+            for match in _matches(root_fd, local, opts.parents):
+                hasher.match(match)
+        finally:
+            os.close(root_fd)
     return "sha256:" + h.hexdigest()
+
+
+class _Hasher:
+    def __init__(
+        self, root_fd: int, opts: CopyOptions, cache: StatCache | None, h: hashlib._Hash
+    ) -> None:
+        self.root_fd = root_fd
+        self.opts = opts
+        self.cache = cache
+        self.h = h
+        self.exclude = _Excluder(opts.exclude)
+
+    def match(self, match: _Match) -> None:
+        self.h.update(f"match\0{match.source}\0{match.rel}\0{match.keep}\0".encode())
+        fd, st = _open_top(self.root_fd, match.rel)
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                dfd = _reopen(fd, _DIR)
+                try:
+                    self.record("", st, b"")
+                    self.tree(dfd, match.rel, "")
+                finally:
+                    os.close(dfd)
+            elif self.exclude.excluded(posixpath.basename(match.rel)):
+                return
+            elif not stat.S_ISREG(st.st_mode):
+                self.record("", st, str(st.st_rdev))
+            else:
+                self.record(
+                    "", st, self.file_digest(match.rel, st, lambda: _reopen(fd, os.O_RDONLY))
+                )
+        finally:
+            os.close(fd)
+
+    def tree(self, dfd: int, base: str, prefix: str) -> None:
+        for name, st in _children(dfd):
+            rel = f"{prefix}{name}"
+            if self.exclude.skip(rel, stat.S_ISDIR(st.st_mode)):
+                continue
+            full = f"{base}/{rel}" if base else rel
+            if stat.S_ISDIR(st.st_mode):
+                self.record(rel, st, b"")
+                cfd = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=dfd)
+                try:
+                    self.tree(cfd, base, rel + "/")
+                finally:
+                    os.close(cfd)
+            elif stat.S_ISREG(st.st_mode):
+                opener = lambda n=name: os.open(n, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)  # noqa: E731
+                self.record(rel, st, self.file_digest(full, st, opener))
+            elif stat.S_ISLNK(st.st_mode):
+                self.record(rel, st, os.fsencode(os.readlink(name, dir_fd=dfd)))
+            else:
+                self.record(rel, st, str(st.st_rdev).encode())
+
+    def record(self, rel: str, st: os.stat_result, payload: bytes | str) -> None:
+        owner = "-" if self.opts.chown is not None else f"{st.st_uid}:{st.st_gid}"
+        size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+        data = payload.encode() if isinstance(payload, str) else payload
+        self.h.update(f"{rel}\0{st.st_mode:o}\0{owner}\0{size}\0".encode())
+        self.h.update(len(data).to_bytes(8, "big") + data)
+
+    def file_digest(self, full: str, st: os.stat_result, opener: Callable[[], int]) -> str:
+        key = StatCache.key(full, st) if self.cache is not None else ""
+        if self.cache is not None:
+            found = self.cache.get(key)
+            if found is not None:
+                return found
+        fd = opener()
+        with os.fdopen(fd, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if self.cache is not None:
+            self.cache.put(key, digest, st)
+        return digest
 
 
 # copying -------------------------------------------------------------------------------
@@ -191,143 +460,511 @@ def hash_sources(
 def copy(
     src_root: Path, sources: list[str], dst_root: Path, dest: str, workdir: str, opts: CopyOptions
 ) -> None:
-    dest_path = posixpath.join(workdir or "/", dest)
-    as_dir = dest.endswith("/") or dest in (".", "") or dest.endswith("/.")
-    matched = match_sources(src_root, sources)
-    urls = [s for s in sources if _is_url(s)]
-    many = len(matched) + len(urls) > 1 or any(c in s for s in sources for c in "*?[")
-    target = _resolve_in(dst_root, dest_path)
-    if many and not as_dir and not target.is_dir():
-        raise InvalidArgument(MULTI_SOURCE_ERROR)
-    as_dir = as_dir or target.is_dir()
-    for url in urls:
-        _download(url, dst_root, dest_path, as_dir, opts)
-    for _source, path in matched:
-        st = os.stat(path) if os.path.exists(path) else os.lstat(path)
-        if stat.S_ISDIR(st.st_mode):
-            _ensure_dir(dst_root, dest_path, opts)
-            _copy_tree(path, _resolve_in(dst_root, dest_path), opts)
-        elif opts.expand_archives and stat.S_ISREG(st.st_mode) and _is_archive(path):
-            _ensure_dir(dst_root, dest_path, opts)
-            fd = os.open(dst_root, os.O_RDONLY | os.O_DIRECTORY)
+    """Copy `sources` (in `src_root`) to `dest` (relative to `workdir`) in `dst_root`.
+
+    Raises NotFound for a source that matches nothing, InvalidArgument for a
+    destination that cannot take the sources.
+    """
+    kind = "ADD" if opts.expand_archives else "COPY"
+    target = _dest_path(dest, workdir)
+    as_dir = _names_directory(dest)
+    dst_fd = os.open(dst_root, _DIR)
+    try:
+        remote, local = _split_sources(sources, opts)
+        matches: list[_Match] = []
+        if local:
+            src_fd = os.open(src_root, _DIR)
             try:
-                with open(path, "rb") as f:
-                    inroot.extract(f, fd, dest_path, inroot.ExtractOptions())
+                matches = _matches(src_fd, local, opts.parents)
             finally:
-                os.close(fd)
+                os.close(src_fd)
+        many = len(matches) + len(remote) > 1
+        if many and not as_dir and not opts.parents and not _is_dir(dst_fd, target):
+            raise errors.InvalidArgument(_MULTI_SOURCE.format(kind=kind))
+        if opts.checksum and not remote:
+            raise errors.InvalidArgument("checksum can't be specified for non-HTTP(S) sources")
+        writer = _Writer(dst_fd, opts)
+        for source in remote:
+            _copy_remote(source, writer, target, as_dir, opts)
+        if matches:
+            src_fd = os.open(src_root, _DIR)
+            try:
+                for match in matches:
+                    writer.source(src_fd, match, target, as_dir or many)
+            finally:
+                os.close(src_fd)
+    finally:
+        os.close(dst_fd)
+
+
+def _dest_path(dest: str, workdir: str) -> str:
+    return posixpath.normpath(posixpath.join("/", workdir or "/", dest))
+
+
+def _names_directory(dest: str) -> bool:
+    return dest in ("", ".") or dest.endswith(("/", "/."))
+
+
+def _is_dir(root_fd: int, path: str) -> bool:
+    try:
+        os.close(inroot.open_dir(root_fd, path))
+    except OSError:
+        return False
+    return True
+
+
+def _split(path: str) -> tuple[str, str]:
+    parent, name = posixpath.split(path)
+    return parent or "/", name
+
+
+class _Writer:
+    """Creates entries in the destination root, each by name from a parent dirfd."""
+
+    def __init__(self, root_fd: int, opts: CopyOptions) -> None:
+        self.root_fd = root_fd
+        self.opts = opts
+        self.exclude = _Excluder(opts.exclude)
+        self.links: dict[tuple[int, int], str] = {}  # source inode -> first copy's path
+        self.dir_owner = opts.chown or (0, 0)
+
+    # destinations
+
+    def source(self, src_fd: int, match: _Match, target: str, as_dir: bool) -> None:
+        fd, st = _open_top(src_fd, match.rel)
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                self.directory_source(fd, st, posixpath.join(target, match.keep))
+                return
+            if match.keep:  # --parents: the file's directories are kept under dest
+                target, as_dir = posixpath.join(target, posixpath.dirname(match.keep)), True
+            name = posixpath.basename(match.rel)
+            if self.exclude.excluded(name):
+                return
+            if self.opts.expand_archives and stat.S_ISREG(st.st_mode) and _is_archive(fd):
+                self.archive(fd, target)
+                return
+            path = self.file_target(target, name, as_dir)
+            pfd = self.parents(path)
+            try:
+                self.put_top(fd, st, pfd, posixpath.basename(path))
+            finally:
+                os.close(pfd)
+        finally:
+            os.close(fd)
+
+    def file_target(self, target: str, name: str, as_dir: bool) -> str:
+        resolved = inroot.resolve(self.root_fd, target)
+        if as_dir or _is_dir(self.root_fd, resolved):
+            return posixpath.join(resolved, name)
+        return resolved
+
+    def parents(self, path: str) -> int:
+        """The dirfd of `path`'s parent, creating missing directories (0755, dir_owner)."""
+        return self.mkdirs(posixpath.dirname(inroot.resolve(self.root_fd, path)))
+
+    def mkdirs(self, path: str, last_mode: int = 0o755) -> int:
+        """A dirfd on resolved `path`, creating what is missing: 0755 (the last
+        one `last_mode`), owned by --chown's ids or root, as BuildKit does."""
+        current = openat2(self.root_fd, ".", _DIR)
+        parts = [p for p in path.split("/") if p]
+        nofollow = _DIR | os.O_NOFOLLOW  # `path` is resolved: a symlink now is a race
+        try:
+            for i, part in enumerate(parts):
+                try:
+                    nxt = os.open(part, nofollow, dir_fd=current)
+                except FileNotFoundError:
+                    os.mkdir(part, 0o700, dir_fd=current)
+                    nxt = os.open(part, nofollow, dir_fd=current)
+                    os.chown(nxt, *self.dir_owner)
+                    os.chmod(nxt, last_mode if i == len(parts) - 1 else 0o755)
+                except OSError as e:
+                    raise errors.InvalidArgument(
+                        f"cannot copy to {path}: {part}: {e.strerror}"
+                    ) from None
+                os.close(current)
+                current = nxt
+        except BaseException:
+            os.close(current)
+            raise
+        return current
+
+    def directory_source(self, fd: int, st: os.stat_result, target: str) -> None:
+        resolved = inroot.resolve(self.root_fd, target)
+        if _exists(self.root_fd, resolved) and not _is_dir(self.root_fd, resolved):
+            raise errors.InvalidArgument(f"cannot copy to non-directory: {target}")
+        created = not _exists(self.root_fd, resolved)
+        mode = self.opts.chmod if self.opts.chmod is not None else 0o755
+        dfd_dst = self.mkdirs(resolved, mode)
+        try:
+            src = _reopen(fd, _DIR)
+            try:
+                self.tree(src, dfd_dst, resolved, "")
+            finally:
+                os.close(src)
+            if created:
+                os.utime(dfd_dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(dfd_dst)
+
+    def archive(self, fd: int, target: str) -> None:
+        resolved = inroot.resolve(self.root_fd, target)
+        os.close(self.mkdirs(resolved))
+        with open(_reopen(fd, os.O_RDONLY), "rb") as f:
+            _kind, plain = compression.decompressed(f)
+            try:
+                inroot.extract(
+                    plain,  # type: ignore[arg-type]
+                    self.root_fd,
+                    resolved,
+                    inroot.ExtractOptions(chown=self.opts.chown),
+                )
+            except compression.decompression_errors() as e:
+                raise errors.InvalidArgument(f"failed to extract archive: {e}") from None
+
+    # entries
+
+    def tree(self, src_dir: int, dst_dir: int, dst_path: str, prefix: str) -> None:
+        for name, st in _children(src_dir):
+            rel = f"{prefix}{name}"
+            if self.exclude.skip(rel, stat.S_ISDIR(st.st_mode)):
+                continue
+            self.put(src_dir, name, st, dst_dir, f"{dst_path.rstrip('/')}/{name}", rel)
+
+    def put(
+        self, src_dir: int, name: str, st: os.stat_result, dst_dir: int, dst_path: str, rel: str
+    ) -> None:
+        existing = _lstat(dst_dir, name)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if existing is not None and not (is_dir and stat.S_ISDIR(existing.st_mode)):
+            _remove(dst_dir, name, existing)
+            existing = None
+        if is_dir:
+            if existing is None:
+                os.mkdir(name, 0o700, dir_fd=dst_dir)
+            child_dst = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=dst_dir)
+            child_src = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=src_dir)
+            try:
+                self.tree(child_src, child_dst, dst_path, rel + "/")
+                self.metadata(child_dst, st, xattr_src=child_src)
+            finally:
+                os.close(child_src)
+                os.close(child_dst)
+            return
+        if self.hard_link(st, dst_dir, name, dst_path):
+            return
+        if stat.S_ISREG(st.st_mode):
+            src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src_dir)
+            try:
+                self.write_file(src, st, dst_dir, name)
+            finally:
+                os.close(src)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src_dir), name, dir_fd=dst_dir)
+            uid, gid = self.opts.chown or (st.st_uid, st.st_gid)
+            os.chown(name, uid, gid, dir_fd=dst_dir, follow_symlinks=False)
+            os.utime(
+                name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_dir, follow_symlinks=False
+            )
+        elif stat.S_ISSOCK(st.st_mode):
+            return  # sockets are not copied (nor archived by docker)
         else:
-            final = posixpath.join(dest_path, path.name) if as_dir else dest_path
-            _ensure_dir(dst_root, posixpath.dirname(final), opts)
-            out = _resolve_in(dst_root, posixpath.dirname(final)) / posixpath.basename(final)
-            _copy_entry(path, out, opts)
+            os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_dir)
+            node = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dst_dir)
+            try:
+                self.metadata(node, st, path_fd=True)
+            finally:
+                os.close(node)
 
+    def put_top(self, fd: int, st: os.stat_result, dst_dir: int, name: str) -> None:
+        """The source itself (already followed): a regular file or a special file."""
+        if stat.S_ISREG(st.st_mode):
+            src = _reopen(fd, os.O_RDONLY)
+            try:
+                self.replace_with_file(src, st, dst_dir, name)
+            finally:
+                os.close(src)
+            return
+        self.clear_for_file(dst_dir, name)
+        if not stat.S_ISSOCK(st.st_mode):
+            os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_dir)
+            node = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dst_dir)
+            try:
+                self.metadata(node, st, path_fd=True)
+            finally:
+                os.close(node)
 
-def _is_archive(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(512)
-    kind = detect(head)
-    if kind is not Compression.PLAIN:
+    def clear_for_file(self, dst_dir: int, name: str) -> None:
+        existing = _lstat(dst_dir, name)
+        if existing is None:
+            return
+        if stat.S_ISDIR(existing.st_mode):
+            raise errors.InvalidArgument(f"cannot overwrite directory with non-directory: {name}")
+        os.unlink(name, dir_fd=dst_dir)
+
+    def replace_with_file(self, src: int, st: os.stat_result, dst_dir: int, name: str) -> None:
+        self.clear_for_file(dst_dir, name)
+        self.write_file(src, st, dst_dir, name)
+
+    def hard_link(self, st: os.stat_result, dst_dir: int, name: str, dst_path: str) -> bool:
+        if st.st_nlink < 2:
+            return False
+        first = self.links.get((st.st_dev, st.st_ino))
+        if first is None:
+            self.links[(st.st_dev, st.st_ino)] = dst_path
+            return False
+        parent, base = _split(first)
+        lfd = inroot.open_dir(self.root_fd, parent)
+        try:
+            os.link(base, name, src_dir_fd=lfd, dst_dir_fd=dst_dir, follow_symlinks=False)
+        except OSError:
+            return False  # the first copy is gone: copy the bytes again
+        finally:
+            os.close(lfd)
         return True
-    return len(head) >= 262 and head[257:262] == b"ustar"
+
+    def write_file(self, src: int, st: os.stat_result, dst_dir: int, name: str) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        out = os.open(name, flags, 0o600, dir_fd=dst_dir)
+        try:
+            _copy_bytes(src, out)
+            self.metadata(out, st, xattr_src=src)
+        finally:
+            os.close(out)
+
+    def metadata(
+        self, fd: int, st: os.stat_result, xattr_src: int | None = None, path_fd: bool = False
+    ) -> None:
+        """Owner, mode, xattrs and times of `st` (or --chown/--chmod) onto `fd`."""
+        target: int | str = f"/proc/self/fd/{fd}" if path_fd else fd
+        uid, gid = self.opts.chown or (st.st_uid, st.st_gid)
+        os.chown(target, uid, gid)
+        mode = self.opts.chmod if self.opts.chmod is not None else stat.S_IMODE(st.st_mode)
+        os.chmod(target, mode)  # after chown, which clears setuid bits
+        if xattr_src is not None:
+            _copy_xattrs(xattr_src, fd)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _ensure_dir(root: Path, path: str, opts: CopyOptions) -> None:
-    target = _resolve_in(root, path)
-    if target.is_dir():
-        return
-    missing = []
-    p = target
-    while not p.exists() and p != root:
-        missing.append(p)
-        p = p.parent
-    target.mkdir(mode=0o755, parents=True, exist_ok=True)
-    if opts.chown:
-        for m in missing:
-            os.lchown(m, *opts.chown)
+def _lstat(dfd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
 
 
-def _copy_tree(src: Path, dst: Path, opts: CopyOptions) -> None:
-    for rel, path, st in _walk(src):
-        if not rel:
-            continue
-        if _excluded(rel, opts.exclude):
-            continue
-        target = dst / rel
-        if stat.S_ISDIR(st.st_mode):
-            if target.is_symlink() or (target.exists() and not target.is_dir()):
-                target.unlink()
-            target.mkdir(exist_ok=True)
-            _set_meta(target, st, opts)
-        else:
-            _copy_entry(path, target, opts)
-    for rel, _path, st in _walk(src):  # directory mtimes after their contents
-        if rel and stat.S_ISDIR(st.st_mode) and not _excluded(rel, opts.exclude):
-            with contextlib.suppress(OSError):
-                os.utime(dst / rel, ns=(st.st_atime_ns, st.st_mtime_ns))
+def _remove(dfd: int, name: str, st: os.stat_result) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        import shutil
 
-
-def _copy_entry(src: Path, dst: Path, opts: CopyOptions) -> None:
-    st = os.lstat(src)
-    if os.path.lexists(dst) and not (os.path.isdir(dst) and not os.path.islink(dst)):
-        os.unlink(dst)
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(src), dst)
-    elif stat.S_ISREG(st.st_mode):
-        shutil.copyfile(src, dst, follow_symlinks=False)
-    elif stat.S_ISFIFO(st.st_mode):
-        os.mkfifo(dst)
-    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        os.mknod(dst, st.st_mode, st.st_rdev)
+        shutil.rmtree(name, dir_fd=dfd)
     else:
-        return  # sockets are not copied
-    _set_meta(dst, st, opts)
+        os.unlink(name, dir_fd=dfd)
 
 
-def _set_meta(path: Path, st: os.stat_result, opts: CopyOptions) -> None:
-    uid, gid = opts.chown if opts.chown else (st.st_uid, st.st_gid)
-    os.lchown(path, uid, gid)
-    if stat.S_ISLNK(st.st_mode):
+def _copy_bytes(src: int, out: int) -> None:
+    try:
+        while os.copy_file_range(src, out, _CHUNK * 16):
+            pass
         return
-    os.chmod(path, opts.chmod if opts.chmod is not None else stat.S_IMODE(st.st_mode))
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    except OSError:
+        pass  # not supported across these file systems: plain reads
+    os.lseek(src, 0, os.SEEK_SET)
+    os.lseek(out, 0, os.SEEK_SET)
+    os.ftruncate(out, 0)
+    while chunk := os.read(src, _CHUNK):
+        os.write(out, chunk)
 
 
-# ADD of a URL ----------------------------------------------------------------------------
+def _copy_xattrs(src: int, dst: int) -> None:
+    try:
+        names = os.listxattr(src)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(_SKIPPED_XATTRS):
+            continue
+        with contextlib.suppress(OSError):  # best effort, as docker
+            os.setxattr(dst, name, os.getxattr(src, name))
 
 
-def _download(url: str, root: Path, dest: str, as_dir: bool, opts: CopyOptions) -> None:
-    import httpx
+def _is_archive(path_fd: int) -> bool:
+    """Whether the file is a tar archive, maybe compressed (docker's ADD test)."""
+    try:
+        with open(_reopen(path_fd, os.O_RDONLY), "rb") as f:
+            _kind, plain = compression.decompressed(f)
+            block = b""
+            while len(block) < tarfile.BLOCKSIZE and (
+                chunk := plain.read(tarfile.BLOCKSIZE - len(block))
+            ):
+                block += chunk
+    except (OSError, *compression.decompression_errors()):
+        return False
+    if len(block) < tarfile.BLOCKSIZE or block == bytes(tarfile.BLOCKSIZE):
+        return False
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
 
-    name = posixpath.basename(url.split("?", 1)[0].rstrip("/")) or "index.html"
-    final = posixpath.join(dest, name) if as_dir else dest
-    _ensure_dir(root, posixpath.dirname(final), opts)
-    h = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=root, delete=False) as tmp:
+
+# remote sources (ADD) -------------------------------------------------------------------
+
+
+def _split_sources(sources: list[str], opts: CopyOptions) -> tuple[list[str], list[str]]:
+    """(remote, local): URLs and git repositories are ADD's only."""
+    if not opts.expand_archives:
+        for source in sources:
+            if source.startswith(("http://", "https://")):
+                raise errors.InvalidArgument("source can't be a URL for COPY")
+        return [], list(sources)
+    from freight.builder import context  # lazily: it brings the git and http machinery
+
+    remote = [s for s in sources if context.is_url(s) or context.is_git_url(s)]
+    return remote, [s for s in sources if s not in remote]
+
+
+def _is_git(source: str) -> bool:
+    from freight.builder import context
+
+    return context.is_git_url(source)
+
+
+@dataclass(frozen=True)
+class _Download:
+    file: BinaryIO  # positioned at 0
+    filename: str
+    mtime: float | None
+    digest: str
+
+
+def _hash_remote(source: str, opts: CopyOptions, cache: StatCache | None) -> str:
+    if _is_git(source):
+        with tempfile.TemporaryDirectory(prefix="freight-add-git-") as tmp:
+            checkout = _git_checkout(source, Path(tmp) / "repo", opts.keep_git_dir)
+            return hash_sources(
+                checkout, ["."], CopyOptions(chown=opts.chown, exclude=opts.exclude), cache
+            )
+    if opts.checksum:
+        _checksum_of(opts.checksum)  # a malformed one fails before any download
+        return opts.checksum
+    with _download(source, None) as dl:
+        return f"{dl.digest}\0{dl.filename}\0{dl.mtime}"
+
+
+def _copy_remote(
+    source: str, writer: _Writer, target: str, as_dir: bool, opts: CopyOptions
+) -> None:
+    if _is_git(source):
+        with tempfile.TemporaryDirectory(prefix="freight-add-git-") as tmp:
+            checkout = _git_checkout(source, Path(tmp) / "repo", opts.keep_git_dir)
+            src_fd = os.open(checkout, _DIR)
+            try:
+                writer.source(src_fd, _Match(source, "", ""), target, True)
+            finally:
+                os.close(src_fd)
+        return
+    with _download(source, opts.checksum) as dl:
+        resolved = inroot.resolve(writer.root_fd, target)
+        if (as_dir or _is_dir(writer.root_fd, resolved)) and not dl.filename:
+            raise errors.InvalidArgument(f"cannot determine filename from url: {source}")
+        path = writer.file_target(target, dl.filename, as_dir)
+        mtime_ns = int((dl.mtime if dl.mtime is not None else time.time()) * 1e9)
+        uid, gid = opts.chown or (0, 0)
+        # The downloaded file as if it were a source file: 0600, root's (or --chown).
+        st = os.stat_result(
+            (
+                stat.S_IFREG | 0o600,
+                0,
+                0,
+                1,
+                uid,
+                gid,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                mtime_ns,
+                mtime_ns,
+                mtime_ns,
+            )
+        )
+        pfd = writer.parents(path)
+        try:
+            writer.replace_with_file(dl.file.fileno(), st, pfd, posixpath.basename(path))
+        finally:
+            os.close(pfd)
+
+
+def _git_checkout(url: str, dest: Path, keep_git_dir: bool) -> Path:
+    from freight.builder import context  # lazily: it brings the git and http machinery
+
+    return context.git_checkout(url, dest, keep_git_dir)
+
+
+def _checksum_of(checksum: str) -> tuple[str, str]:
+    algorithm, _, value = checksum.partition(":")
+    if algorithm not in ("sha256", "sha384", "sha512") or not re.fullmatch(
+        r"[0-9a-f]+", value or "-"
+    ):
+        raise errors.InvalidArgument(f"invalid checksum digest format: {checksum}")
+    return algorithm, value
+
+
+@contextlib.contextmanager
+def _download(url: str, checksum: str | None) -> Iterator[_Download]:
+    """GET `url` into an unnamed temp file (on the host, outside every root);
+    with `checksum`, a mismatch raises before the caller writes anything."""
+    import httpx  # lazily: only ADD of a URL needs it
+
+    algorithm, expected = _checksum_of(checksum) if checksum else ("sha256", "")
+    h = hashlib.new(algorithm)
+    with tempfile.TemporaryFile(prefix="freight-add-") as f:
         try:
             with httpx.stream("GET", url, follow_redirects=True, timeout=60) as resp:
                 if resp.status_code >= 400:
-                    raise InvalidArgument(f"failed to GET {url}: status {resp.status_code}")
-                for chunk in resp.iter_bytes(1 << 20):
+                    raise errors.InvalidArgument(
+                        f"failed to GET {url} with status {resp.status_code} "
+                        f"{resp.reason_phrase}".rstrip()
+                    )
+                for chunk in resp.iter_bytes(_CHUNK):
                     h.update(chunk)
-                    tmp.write(chunk)
-                modified = resp.headers.get("last-modified")
+                    f.write(chunk)
+                headers = resp.headers
         except httpx.HTTPError as e:
-            os.unlink(tmp.name)
-            raise InvalidArgument(f"failed to GET {url}: {e}") from None
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    if opts.checksum and opts.checksum != "sha256:" + h.hexdigest():
-        os.unlink(tmp.name)
-        raise InvalidArgument(
-            f"checksum mismatch for {url}: expected {opts.checksum}, got sha256:{h.hexdigest()}"
+            raise errors.InvalidArgument(f"failed to GET {url}: {e}") from None
+        actual = f"{algorithm}:{h.hexdigest()}"
+        if checksum and h.hexdigest() != expected:
+            raise errors.InvalidArgument(f"digest mismatch {actual}: {checksum}")
+        f.flush()
+        f.seek(0)
+        yield _Download(
+            f,
+            _filename(url, headers.get("content-disposition")),
+            _last_modified(headers.get("last-modified")),
+            actual,
         )
-    out = _resolve_in(root, posixpath.dirname(final)) / posixpath.basename(final)
-    os.replace(tmp.name, out)
-    os.chmod(out, opts.chmod if opts.chmod is not None else 0o600)
-    if opts.chown:
-        os.lchown(out, *opts.chown)
-    if modified:
-        with contextlib.suppress(ValueError, TypeError):
-            t = parsedate_to_datetime(modified).timestamp()
-            os.utime(out, (t, t))
+
+
+def _filename(url: str, disposition: str | None) -> str:
+    """The URL path's last name, else Content-Disposition's filename (as docker)."""
+    from urllib.parse import unquote, urlsplit
+
+    name = posixpath.basename(unquote(urlsplit(url).path).rstrip("/"))
+    if name or not disposition:
+        return name
+    found = re.search(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)\"?", disposition, re.IGNORECASE)
+    return posixpath.basename(unquote(found.group(1))) if found else ""
+
+
+def _last_modified(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
