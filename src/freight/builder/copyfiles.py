@@ -281,7 +281,10 @@ def _expand(root_fd: int, source: str) -> list[str]:
 
 def _kept_path(source: str, rel: str) -> str:
     """--parents: the path kept under dest, `rel` after the source's `/./` pivot if any."""
-    text = "/" + source.lstrip("/")
+    text = source.lstrip("/")
+    while text.startswith("./"):  # a leading "./" is no pivot
+        text = text[2:].lstrip("/")
+    text = "/" + text
     pivot = text.find("/./")
     if pivot < 0:
         return rel
@@ -939,7 +942,7 @@ def _download(url: str, checksum: str | None) -> Iterator[_Download]:
             raise errors.InvalidArgument(f"failed to GET {url}: {e}") from None
         actual = f"{algorithm}:{h.hexdigest()}"
         if checksum and h.hexdigest() != expected:
-            raise errors.InvalidArgument(f"digest mismatch {actual}: {checksum}")
+            raise errors.InvalidArgument(f"checksum mismatch: digest mismatch {actual}: {checksum}")
         f.flush()
         f.seek(0)
         yield _Download(
