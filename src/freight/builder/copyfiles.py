@@ -669,15 +669,8 @@ class _Writer:
             os.utime(
                 name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_dir, follow_symlinks=False
             )
-        elif stat.S_ISSOCK(st.st_mode):
-            return  # sockets are not copied (nor archived by docker)
         else:
-            os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_dir)
-            node = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dst_dir)
-            try:
-                self.metadata(node, st, path_fd=True)
-            finally:
-                os.close(node)
+            self.make_node(st, dst_dir, name)
 
     def put_top(self, fd: int, st: os.stat_result, dst_dir: int, name: str) -> None:
         """The source itself (already followed): a regular file or a special file."""
@@ -689,13 +682,18 @@ class _Writer:
                 os.close(src)
             return
         self.clear_for_file(dst_dir, name)
-        if not stat.S_ISSOCK(st.st_mode):
-            os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_dir)
-            node = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dst_dir)
-            try:
-                self.metadata(node, st, path_fd=True)
-            finally:
-                os.close(node)
+        self.make_node(st, dst_dir, name)
+
+    def make_node(self, st: os.stat_result, dst_dir: int, name: str) -> None:
+        """A device or fifo like `st` (sockets are not copied, nor archived by docker)."""
+        if stat.S_ISSOCK(st.st_mode):
+            return
+        os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_dir)
+        node = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dst_dir)
+        try:
+            self.metadata(node, st, path_fd=True)
+        finally:
+            os.close(node)
 
     def clear_for_file(self, dst_dir: int, name: str) -> None:
         existing = _lstat(dst_dir, name)
