@@ -2,16 +2,15 @@
 
     build(request, emit)
       parse -> stages.plan (target, dependencies, meta ARGs)
-      one asyncio task per needed stage; a stage awaits the stages it reads
-      from (its base, COPY --from, RUN --mount=from=), so independent stages
-      run in parallel, as BuildKit's
+      the needed stages, each after the stages it reads from (its base,
+      COPY --from, RUN --mount=from=); unused stages are skipped
       each stage: steps.StageBuilder, step by step, cache first
       the target's image gets --label and the tags; "Successfully built"
 
 Nothing is tagged before every stage succeeded. A failed or cancelled build
 leaves its step images (reusable cache) but no tag; its temporary snapshots
 and half-written blobs are unreferenced and swept by the next image GC.
-Steps are numbered in plan order, so `Step N/M` is stable with parallel stages.
+Steps are numbered in plan order, so `Step N/M` is stable.
 """
 
 from __future__ import annotations
@@ -88,26 +87,21 @@ class Builder:
         return image_id
 
     async def _run_stages(self, session: BuildSession, the_plan: Plan) -> dict[int, State]:
+        # Stages run one after another in plan order (dependencies first). Running
+        # independent stages concurrently hung intermittently (two RUN steps at once);
+        # until that is understood, the DAG only decides what is built and in which order.
         loop = asyncio.get_running_loop()
         futures: dict[int, asyncio.Future[State]] = {
             i: loop.create_future() for i in the_plan.needed
         }
         session.stage_results = futures
         offset = 0
-        tasks: list[asyncio.Task[None]] = []
         for index in the_plan.needed:
             stage = the_plan.stages[index]
             builder = StageBuilder(session, stage, offset)
             session.builders[index] = builder
             offset += 1 + len(stage.nodes)
-            tasks.append(asyncio.create_task(_resolve_into(builder.run(), futures[index])))
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+            await _resolve_into(builder.run(), futures[index])
         return {i: f.result() for i, f in futures.items()}
 
 
