@@ -39,7 +39,7 @@ FREIGHT = [sys.executable, "-m", "freight.cli.main"]
 # the workflow the cache is made for.
 DOCKERFILE = """FROM busybox
 RUN mkdir -p /opt/tools && echo tools > /opt/tools/version
-RUN adduser -D -u 1000 app
+RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd
 RUN mkdir -p /var/cache/app && chown app /var/cache/app
 RUN echo 'export PATH=/opt/tools:$PATH' > /etc/profile.d/tools.sh || true
 RUN seq 1 1000 > /opt/tools/numbers
