@@ -377,3 +377,17 @@ class _serve:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_freight_cli_build_with_a_secret_and_plain_progress(freightd, project, tags) -> None:
+    ctx = project(
+        "FROM busybox\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen\n",
+        tok="s3cret\n",
+    )
+    tag = tags()
+    args = ["build", "--progress=plain", "--secret", f"id=tok,src={ctx / 'tok'}", "-t", tag]
+    log = out(freightd.cli(*args, str(ctx), timeout=120))
+    assert "[stage-0 2/2] RUN" in log and f"Successfully tagged {tag}" in log
+    assert run(freightd, tag, "cat", "/seen") == "s3cret\n"
+    # the secret is not in the image's layers
+    assert "s3cret" not in run(freightd, tag, "sh", "-c", "ls /run/secrets 2>/dev/null; true")
