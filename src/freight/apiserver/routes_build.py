@@ -40,7 +40,7 @@ from freight.apiserver.http import (
 from freight.apiserver.router import Router
 from freight.apiserver.streams import BodyPipe
 from freight.builder import context as contexts
-from freight.builder.engine import Builder
+from freight.builder.engine import Builder, success_lines
 from freight.builder.model import BuildEvent, BuildRequest, Output, StepEvent
 from freight.builder.prune import prune_build_cache
 from freight.distribution.auth import Credentials
@@ -103,11 +103,17 @@ class BuildRoutes:
         first = await queue.get()
         if first is _DONE:
             task.result()  # an error before any output: an HTTP error
-        return StreamingResponse(self._messages(first, queue, task, request.quiet, steps))
+        return StreamingResponse(self._messages(first, queue, task, request, steps))
 
     async def _messages(
-        self, first: Any, queue: asyncio.Queue, task: asyncio.Task, quiet: bool, steps: bool
+        self,
+        first: Any,
+        queue: asyncio.Queue,
+        task: asyncio.Task,
+        request: BuildRequest,
+        steps: bool,
     ) -> AsyncIterator[bytes]:
+        quiet, tags = request.quiet, request.tags
         item = first
         try:
             while item is not _DONE:
@@ -128,10 +134,9 @@ class BuildRoutes:
             yield encode_json({"aux": {"ID": image_id}})
             if quiet:
                 yield encode_json({"stream": image_id + "\n"})
-            while not queue.empty():  # the final "Successfully built/tagged" lines
-                message = _message(queue.get_nowait(), quiet, steps)
-                if message is not None:
-                    yield encode_json(message)
+            else:
+                for line in success_lines(image_id, tags):
+                    yield encode_json({"stream": line})
         finally:
             if not task.done():  # the client went away: stop the build
                 task.cancel()

@@ -80,10 +80,6 @@ class Builder:
         for tag in tags:
             self.containers.images.meta.tag(tag, image_id)
         _warn_unused_args(req, session, emit)
-        if not req.quiet:
-            emit(Output(f"Successfully built {image_id.removeprefix('sha256:')[:12]}\n"))
-            for tag in req.tags:
-                emit(Output(f"Successfully tagged {_familiar(tag)}\n"))
         return image_id
 
     async def _run_stages(self, session: BuildSession, the_plan: Plan) -> dict[int, State]:
@@ -144,6 +140,14 @@ def _tag(tag: str) -> str:
     if ref.digest:
         raise InvalidArgument(f"invalid tag {tag!r}: a tag can't have a digest")
     return str(ref if ref.tag else ref.with_tag(refs.DEFAULT_TAG))
+
+
+def success_lines(image_id: str, tags: list[str]) -> list[str]:
+    """The legacy builder's closing lines (sent after the image ID's aux message)."""
+    short = image_id.removeprefix("sha256:")[:12]
+    return [f"Successfully built {short}\n"] + [
+        f"Successfully tagged {_familiar(t)}\n" for t in tags
+    ]
 
 
 def _familiar(tag: str) -> str:
