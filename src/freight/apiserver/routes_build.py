@@ -38,6 +38,7 @@ from freight.apiserver.http import (
     json_response,
 )
 from freight.apiserver.router import Router
+from freight.apiserver.routes_distribution import credentials_of
 from freight.apiserver.streams import BodyPipe
 from freight.builder import context as contexts
 from freight.builder.engine import Builder, success_lines
@@ -300,13 +301,7 @@ def _registry_config(header: str | None) -> dict[str, Credentials]:
     for server, auth in doc.items():
         if not isinstance(auth, dict):
             continue
-        host = _registry_host(str(server))
-        out[host] = Credentials(
-            username=str(auth.get("username") or ""),
-            password=str(auth.get("password") or ""),
-            identity_token=str(auth.get("identitytoken") or ""),
-            registry_token=str(auth.get("registrytoken") or ""),
-        )
+        out[_registry_host(str(server))] = credentials_of(auth)
     return out
 
 

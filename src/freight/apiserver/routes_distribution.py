@@ -51,10 +51,10 @@ def decode_registry_auth(header: str | None) -> Credentials:
             raise InvalidArgument("invalid X-Registry-Auth header: not base64 JSON") from None
     if not isinstance(doc, dict):
         return ANONYMOUS
-    return _credentials(doc)
+    return credentials_of(doc)
 
 
-def _credentials(doc: dict[str, Any]) -> Credentials:
+def credentials_of(doc: dict[str, Any]) -> Credentials:
     return Credentials(
         username=str(doc.get("username") or ""),
         password=str(doc.get("password") or ""),
@@ -113,7 +113,7 @@ class DistributionRoutes:
         doc = await req.json({}) or {}
         if not isinstance(doc, dict):
             raise InvalidArgument("the body must be a JSON object")
-        creds = _credentials(doc)
+        creds = credentials_of(doc)
         server = str(doc.get("serveraddress") or "")
         status = await asyncio.to_thread(self.registries.login, server, creds)
         return json_response({"Status": status, "IdentityToken": ""})

@@ -42,7 +42,7 @@ def detect(head: bytes) -> Compression:
     return Compression.PLAIN
 
 
-class _Prefixed:
+class Prefixed:
     """A reader that replays the sniffed bytes, then continues with the stream."""
 
     def __init__(self, head: bytes, stream: Readable) -> None:
@@ -75,7 +75,7 @@ def decompressed(stream: BinaryIO | Readable) -> tuple[Compression, Readable]:
     """
     head = _read_head(stream)
     kind = detect(head)
-    source = _Prefixed(head, stream)
+    source = Prefixed(head, stream)
     if kind is Compression.GZIP:
         return kind, gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[arg-type]
     if kind is Compression.XZ:

@@ -9,12 +9,8 @@ ones after it, and nothing before. Entries live in the metadata DB
 (`build_cache`), the step images are ordinary untagged images with a parent
 chain (as the legacy builder's), so image GC keeps what the cache points to
 and `builder prune` is: drop the entries, delete the step images nothing else
-uses. An entry whose image was removed is a miss.
-
-`--cache-from IMAGE` (as the legacy builder): the image's own history is a
-chain of candidate results; a step whose key is unknown locally is matched
-against the image whose parent is the current state and whose last history
-entry was made by the same instruction.
+uses. An entry whose image was removed is a miss. (`--cache-from` is accepted
+but not used for lookups yet.)
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 
 from freight.errors import NotFound
 from freight.metadata.store import MetadataStore
@@ -32,12 +27,6 @@ def step_key(parent: str, *parts: object) -> str:
     """A stable digest of a step's inputs (JSON of the parts, so no ambiguity)."""
     body = json.dumps([parent, *parts], sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
-
-
-@dataclass
-class PruneResult:
-    deleted: list[str]  # cache keys dropped
-    images: list[str]  # step images deleted
 
 
 class BuildCache:

@@ -32,7 +32,7 @@ from typing import BinaryIO
 from freight import errors
 from freight.archive import confine
 from freight.archive.apply import apply_layer
-from freight.archive.compression import Compression, detect
+from freight.archive.compression import Compression, Prefixed, detect
 from freight.archive.dockerignore import IgnoreMatcher, read_patterns
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -67,7 +67,7 @@ def extract_context(
         return
     try:
         apply_layer(
-            _Replay(head, stream),  # type: ignore[arg-type]
+            Prefixed(head, stream),  # type: ignore[arg-type]
             dest,
             whiteouts="delete",
             max_entries=max_entries,
@@ -82,23 +82,6 @@ def extract_context(
 def _context_words(e: Exception) -> str:
     # archive.apply speaks of layers; here the archive is a build context.
     return str(e).replace("layer archive", "archive").replace("layer entry", "entry")
-
-
-class _Replay:
-    """`head` again, then the rest of `stream`."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = head
-        self._stream = stream
-
-    def read(self, size: int = -1, /) -> bytes:
-        if not self._head:
-            return self._stream.read(size)
-        if size < 0:
-            data, self._head = self._head + self._stream.read(), b""
-            return data
-        data, self._head = self._head[:size], self._head[size:]
-        return data
 
 
 def looks_like_archive(head: bytes) -> bool:
@@ -144,7 +127,7 @@ def fetch_remote(url: str, dest: Path, dockerfile_name: str) -> str:
             reader = _ChunkReader(chunks)
             head = reader.read(_TAR_BLOCK)
             if looks_like_archive(head):
-                extract_context(_Replay(head, reader), dest)  # type: ignore[arg-type]
+                extract_context(Prefixed(head, reader), dest)  # type: ignore[arg-type]
                 return name
             _store_dockerfile(dest, name, head, reader)
             return name

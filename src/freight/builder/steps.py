@@ -86,7 +86,6 @@ class BuildSession:
             remove=req.remove,
             force_remove=req.force_remove,
         )
-        self.cache_from = [i for i in (self._local(r) for r in req.cache_from) if i]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
