@@ -48,6 +48,7 @@ import http
 import json
 import logging
 import os
+import ssl
 import stat
 import urllib.parse
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
@@ -592,8 +593,12 @@ class ApiServer:
         listeners: Iterable[str],
         logger: logging.Logger | None = None,
         shutdown_grace: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        unix_gid: int | None = None,
     ) -> None:
         self.app = app
+        self._ssl = ssl_context  # for tcp:// listeners only, as dockerd
+        self._unix_gid = unix_gid
         self._urls = list(listeners)
         self._log = logger or _log
         self._grace = shutdown_grace
@@ -638,13 +643,17 @@ class ApiServer:
         # chmod after bind rather than umask: umask is process-wide and the
         # daemon is threaded. The window is a few microseconds on a root-owned dir.
         os.chmod(path, UNIX_SOCKET_MODE)
+        if self._unix_gid is not None:
+            os.chown(path, -1, self._unix_gid)
         return _Listener(f"unix://{path}", server, path, os.stat(path).st_ino)
 
     async def _listen_tcp(self, hostport: str) -> _Listener:
         host, _, port = hostport.rpartition(":")
         if not host or not port.isdigit():
             raise errors.InvalidArgument(f"invalid tcp listener address {hostport!r}")
-        server = await asyncio.start_server(self._on_connect, host.strip("[]"), int(port))
+        server = await asyncio.start_server(
+            self._on_connect, host.strip("[]"), int(port), ssl=self._ssl
+        )
         bound_host, bound_port = server.sockets[0].getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         return _Listener(f"tcp://{shown}:{bound_port}", server)

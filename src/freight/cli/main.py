@@ -24,11 +24,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from freight.cli.contexts import TlsFlags
+
 GLOBAL = Command(
     "",
     "[OPTIONS] COMMAND",
     "A self-sufficient runtime for containers",
     [
+        Flag(
+            "context",
+            "c",
+            "string",
+            'Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "freight context use")',
+        ),
         Flag("debug", "D", help="Enable debug mode"),
         Flag("host", "H", "list", "Daemon socket to connect to"),
         Flag(
@@ -37,6 +45,18 @@ GLOBAL = Command(
             "string",
             'Set the logging level ("debug", "info", "warn", "error", "fatal") (default "info")',
         ),
+        Flag("tls", help="Use TLS; implied by --tlsverify"),
+        Flag(
+            "tlscacert",
+            "",
+            "string",
+            'Trust certs signed only by this CA (default "~/.docker/ca.pem")',
+        ),
+        Flag(
+            "tlscert", "", "string", 'Path to TLS certificate file (default "~/.docker/cert.pem")'
+        ),
+        Flag("tlskey", "", "string", 'Path to TLS key file (default "~/.docker/key.pem")'),
+        Flag("tlsverify", help="Use TLS and verify the remote"),
         Flag("version", "v", help="Print version information and quit"),
     ],
     interspersed=False,
@@ -163,7 +183,11 @@ def _main(argv: list[str]) -> int:
             sys.stdout.write(help_text())
             return 0
         session = Session(
-            (values["host"] or [None])[-1], values["debug"], values["log_level"] or "info"
+            (values["host"] or [None])[-1],
+            values["debug"],
+            values["log_level"] or "info",
+            values["context"],
+            _tls_flags(values),
         )
         func, cmd_argv = resolve(rest)
         return 0 if func is None else func(session, cmd_argv)
@@ -178,6 +202,21 @@ def _main(argv: list[str]) -> int:
         return exc.status if exc.status is not None else failure_status(rest)
     except Exception as exc:
         return _unexpected(exc, "-D" in argv or "--debug" in argv, failure_status(rest))
+
+
+def _tls_flags(values: dict) -> TlsFlags | None:
+    names = ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey")
+    if not any(values[n] for n in names):
+        return None
+    from freight.cli.contexts import TlsFlags
+
+    return TlsFlags(
+        values["tls"],
+        True if values["tlsverify"] else None,  # not given: DOCKER_TLS_VERIFY decides
+        values["tlscacert"],
+        values["tlscert"],
+        values["tlskey"],
+    )
 
 
 STATUS_ERROR_COMMANDS = {"run"}  # docker 28's create exits 1 on a daemon error (checked)

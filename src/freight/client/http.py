@@ -5,7 +5,9 @@ socket), one request per connection, request bodies (JSON, bytes, or a file
 object or an iterator of byte strings sent with chunked transfer), response bodies (Content-Length, chunked,
 or read until close, all readable incrementally), connection hijacking
 (``Upgrade: tcp`` -> ``101`` -> raw socket), and mapping failures to
-``ApiError`` / ``DaemonUnreachable``.
+``ApiError`` / ``DaemonUnreachable``. ``tcp://`` with ``TlsOptions`` goes
+over TLS (``client.tlsconfig``; ``ssl`` is imported only then), ``ssh://``
+over an ssh command's stdio (``client.sshdial``).
 
 Why not ``http.client``: the CLI's start time is a headline number and
 ``http.client`` drags in ``email`` and friends; this module only needs
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from socket import socket as Socket
     from typing import Any, BinaryIO
 
+    from freight.client.tlsconfig import TlsOptions
+
 API_VERSION = "1.45"
 DEFAULT_HOST = "unix:///run/freight/freight.sock"
 _READ_SIZE = 65536
@@ -44,6 +48,52 @@ class DaemonUnreachable(ClientError):
         super().__init__(f"Cannot connect to the freight daemon at {host}. Is freightd running?")
         self.host = host
         self.reason = reason
+
+
+class TlsError(ClientError):
+    """The TLS handshake failed, or the daemon refused our certificate."""
+
+    def __init__(self, host: str, exc: BaseException) -> None:
+        reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
+        super().__init__(f"error during connect: {host}: tls: {reason}")
+
+
+class _TlsSocket:
+    """An SSLSocket whose TLS failures (a refused client certificate arrives at the
+    first read under TLS 1.3) surface as TlsError, and whose half-close is a no-op:
+    an SSLSocket cannot send EOF and keep reading, so the exchange ends by close."""
+
+    def __init__(self, sock: Any, host: str) -> None:
+        self._sock = sock
+        self._host = host
+
+    def recv(self, n: int) -> bytes:
+        import ssl
+
+        try:
+            return self._sock.recv(n)
+        except ssl.SSLError as exc:
+            raise TlsError(self._host, exc) from None
+
+    def sendall(self, data: bytes) -> None:
+        import ssl
+
+        try:
+            self._sock.sendall(data)
+        except ssl.SSLError as exc:
+            raise TlsError(self._host, exc) from None
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def settimeout(self, value: float | None) -> None:
+        self._sock.settimeout(value)
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 class ProtocolError(ClientError):
@@ -78,7 +128,14 @@ def parse_host(host: str) -> tuple[str, Any]:
         scheme, rest = "tcp", host
     if scheme == "unix":
         return "unix", rest
-    if scheme in ("tcp", "http"):
+    if scheme == "ssh":
+        from freight.client.sshdial import parse_target
+
+        try:
+            return "ssh", parse_target(rest)
+        except ValueError as exc:
+            raise ClientError(f"invalid ssh host {host!r}: {exc}") from None
+    if scheme in ("tcp", "http", "https"):
         hostport = rest.split("/", 1)[0]
         name, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
         return "tcp", (name.strip("[]") or "127.0.0.1", int(port or 2375))
@@ -305,10 +362,19 @@ class Hijacked:
 class EngineClient:
     """Talks HTTP/1.1 to the daemon at ``host``; paths get the /v1.45 prefix."""
 
-    def __init__(self, host: str | None = None, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: float | None = None,
+        tls: TlsOptions | None = None,
+    ) -> None:
         self.host = resolve_host(host)
         self.family, self.address = parse_host(self.host)
         self.timeout = timeout
+        # TLS applies to tcp:// only (a unix socket or ssh is protected otherwise).
+        self.tls = tls if self.family == "tcp" else None
+        self._ssl_context: Any = None
         self.user_agent = "freight-cli/0.1.0"
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
@@ -318,6 +384,12 @@ class EngineClient:
         return f"{path}?{query}" if query else path
 
     def connect(self) -> Socket:
+        if self.family == "ssh":
+            from freight.client.sshdial import dial
+
+            return dial(self.address)
+        if self.tls is not None:
+            return self._connect_tls()
         family = _socket.AF_UNIX if self.family == "unix" else _socket.AF_INET
         if self.family == "tcp" and ":" in self.address[0]:
             family = _socket.AF_INET6
@@ -332,6 +404,32 @@ class EngineClient:
             sock.close()
             raise DaemonUnreachable(self.host, str(exc)) from None
         return sock
+
+    def _connect_tls(self) -> Socket:
+        import socket
+        import ssl
+
+        from freight.client.tlsconfig import TlsConfigError, client_context
+
+        if self._ssl_context is None:
+            try:
+                self._ssl_context = client_context(self.tls)  # type: ignore[arg-type]
+            except TlsConfigError as exc:
+                raise ClientError(str(exc)) from None
+        name, port = self.address
+        try:
+            raw = socket.create_connection((name, port), timeout=self.timeout)
+        except OSError as exc:
+            raise DaemonUnreachable(self.host, str(exc)) from None
+        raw.settimeout(self.timeout)
+        try:
+            return _TlsSocket(self._ssl_context.wrap_socket(raw, server_hostname=name), self.host)
+        except (ssl.SSLError, ssl.CertificateError) as exc:
+            raw.close()
+            raise TlsError(self.host, exc) from None
+        except OSError as exc:
+            raw.close()
+            raise DaemonUnreachable(self.host, str(exc)) from None
 
     def send(
         self,
@@ -369,7 +467,7 @@ class EngineClient:
     def _head(
         self, method: str, url: str, extra: Mapping[str, str] | None, upgrade: bool
     ) -> dict[str, str]:
-        head = {"Host": "api.moby.localhost" if self.family == "unix" else self._host_header()}
+        head = {"Host": self._host_header() if self.family == "tcp" else "api.moby.localhost"}
         head["User-Agent"] = self.user_agent
         if upgrade:
             head["Connection"] = "Upgrade"

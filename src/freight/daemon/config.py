@@ -33,6 +33,13 @@ FILE_KEYS = {
     "insecure-registries": "insecure_registries",
     "registry-mirrors": "registry_mirrors",
     "max-concurrent-downloads": "max_concurrent_downloads",
+    # remote access (daemon.listeners)
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
+    "group": "group",
 }
 
 
@@ -52,6 +59,14 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)  # hosts or CIDRs
     registry_mirrors: list[str] = field(default_factory=list)  # URLs, for docker.io
     max_concurrent_downloads: int = 3
+    # Remote access, see daemon.listeners: None = not given (tls=False given is the
+    # explicit opt-in to plain TCP).
+    tls: bool | None = None
+    tlsverify: bool | None = None
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+    group: str | None = None  # of the unix socket; None: "freight" if it exists, else root
 
     @property
     def pid_path(self) -> Path:
@@ -80,8 +95,25 @@ def parser() -> argparse.ArgumentParser:
                    help="preferred Docker registry mirror (repeatable)")  # fmt: skip
     p.add_argument("--max-concurrent-downloads", type=int, metavar="N",
                    help="maximum concurrent layer downloads per pull (default 3)")  # fmt: skip
+    _remote_flags(p)
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
+
+
+def _remote_flags(p: argparse.ArgumentParser) -> None:
+    from freight.daemon.listeners import parse_bool
+
+    p.add_argument("--tls", nargs="?", const=True, type=parse_bool, metavar="BOOL",
+                   help="serve tcp:// hosts over TLS; --tls=false explicitly allows plain TCP")  # fmt: skip
+    p.add_argument("--tlsverify", nargs="?", const=True, type=parse_bool, metavar="BOOL",
+                   help="TLS and require client certificates signed by --tlscacert")  # fmt: skip
+    p.add_argument(
+        "--tlscacert", help="CA that signs client certificates (default ~/.docker/ca.pem)"
+    )
+    p.add_argument("--tlscert", help="server certificate (default ~/.docker/cert.pem)")
+    p.add_argument("--tlskey", help="server key (default ~/.docker/key.pem)")
+    p.add_argument("-G", "--group",
+                   help="group of the unix socket (default freight if it exists, else root)")  # fmt: skip
 
 
 def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
@@ -123,6 +155,8 @@ def _read_file(path: Path) -> dict:
 def _coerce(attr: str, value: object) -> object:
     if attr in ("data_root", "exec_root", "pidfile"):
         return Path(str(value)).absolute()
+    if attr == "group":
+        return str(value)
     if attr == "hosts":
         return [str(h) for h in value] if isinstance(value, list) else [str(value)]
     if attr == "default_address_pools" and isinstance(value, list):

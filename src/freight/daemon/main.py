@@ -71,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Freight daemon version {__version__}")
         return 0
     _setup_logging(cfg.log_level)
+    try:
+        # Before the lock and the stores: a bad TLS or -H setup fails at once.
+        from freight.daemon.listeners import server_options
+
+        server_options(cfg)
+    except FreightError as e:
+        print(f"freightd: {e}", file=sys.stderr)
+        return 1
     if os.geteuid() != 0:
         print("freightd: needs to run as root (namespaces, mounts, cgroups)", file=sys.stderr)
         return 1

@@ -26,6 +26,7 @@ from freight.apiserver.routes_volumes import VolumeRoutes
 from freight.builder.engine import Builder
 from freight.content import ContentStore
 from freight.daemon.config import DaemonConfig
+from freight.daemon.listeners import server_options
 from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
 from freight.services.commit import thaw_interrupted
@@ -155,6 +156,6 @@ async def build(cfg: DaemonConfig) -> Daemon:
     prune_routes = PruneRoutes(containers)
     prune_routes.register(router)
     prune_routes.register_fallbacks(router)  # last: real volume/network routes win
-    server = ApiServer(router, cfg.hosts)
+    server = ApiServer(router, cfg.hosts, **server_options(cfg))  # TLS, socket group
     await server.start()
     return Daemon(server, containers, meta, networks)

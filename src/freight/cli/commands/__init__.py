@@ -170,6 +170,27 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "df": ("freight.cli.commands.prune", "system_df_main", "Show docker disk usage"),
             "prune": ("freight.cli.commands.prune", "system_prune_main", "Remove unused data"),
             "info": COMMANDS["info"],
+            "dial-stdio": (
+                "freight.cli.commands.context",
+                "dial_stdio_main",
+                "Proxy the stdio stream to the daemon connection. Should not be invoked manually.",
+            ),
+        },
+    ),
+    "context": (
+        "Manage contexts",
+        {
+            name: ("freight.cli.commands.context", f"{func}_main", summary)
+            for name, func, summary in (
+                ("create", "create", "Create a context"),
+                ("inspect", "inspect", "Display detailed information on one or more contexts"),
+                ("ls", "ls", "List contexts"),
+                ("list", "ls", "List contexts"),
+                ("rm", "rm", "Remove one or more contexts"),
+                ("remove", "rm", "Remove one or more contexts"),
+                ("show", "show", "Print the name of the current context"),
+                ("use", "use", "Set the current docker context"),
+            )
         },
     ),
     "builder": (
