@@ -223,6 +223,7 @@ class DaemonTools:
     stop = staticmethod(stop_daemon)
     cleanup = staticmethod(cleanup_leftovers)
     wait_for_ping = staticmethod(wait_for_ping)
+    network_flags = staticmethod(network_flags)
     Freightd = Freightd
 
 

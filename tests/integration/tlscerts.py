@@ -164,3 +164,37 @@ def make_certs(root: Path) -> CertSet:
     _write_cert(certs.rogue_dir / "cert.pem", cert)  # ...with a cert the server must refuse
     _write_key(certs.rogue_dir / "key.pem", key)
     return certs
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the tests listen on loopback only)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_tls_daemon(tools, root: Path, cgroup_parent: str, certs: CertSet, *extra: str):  # noqa: ANN001, ANN201
+    """A freightd on a unix socket and tcp://127.0.0.1:PORT with --tlsverify.
+
+    ``tools`` is the integration conftest's DaemonTools; returns (Freightd, tcp host).
+    """
+    import subprocess
+    import sys
+
+    sock = root / "freight.sock"
+    log = root / "freightd.log"
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    args = [
+        sys.executable, "-m", "freight.daemon.main", "-H", f"unix://{sock}", "-H", tcp,
+        "--tlsverify", *certs.server_flags(), *extra,
+        "--data-root", str(root / "data"), "--exec-root", str(root / "run"),
+        "--cgroup-parent", cgroup_parent, "--log-level", "debug",
+        *tools.network_flags(cgroup_parent),
+    ]  # fmt: skip
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
+    d = tools.Freightd(root, f"unix://{sock}", proc, cgroup_parent, log)
+    tools.wait_for_ping(d)
+    return d, tcp
