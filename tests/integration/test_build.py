@@ -391,3 +391,42 @@ def test_freight_cli_build_with_a_secret_and_plain_progress(freightd, project, t
     assert run(freightd, tag, "cat", "/seen") == "s3cret\n"
     # the secret is not in the image's layers
     assert "s3cret" not in run(freightd, tag, "sh", "-c", "ls /run/secrets 2>/dev/null; true")
+
+
+def test_freight_cli_reads_a_local_folder_in_place(freightd, project, tags, tmp_path) -> None:
+    """The freight CLI names a local folder instead of sending it: the daemon
+    builds from an overlay of it, applies .dockerignore itself, and leaves the
+    user's files as they were; a Dockerfile from outside travels alone."""
+    ctx = project(
+        "FROM busybox\nCOPY . /ctx\n",
+        **{".dockerignore": "secret*\n", "secret.txt": "s", "app.py": "print()"},
+    )
+    tag = tags()
+    out(freightd.cli("build", "-q", "-t", tag, str(ctx), timeout=120))
+    files = run(freightd, tag, "find", "/ctx", "-type", "f").split()
+    assert "/ctx/app.py" in files and "/ctx/secret.txt" not in files
+    assert sorted(p.name for p in ctx.iterdir()) == [
+        ".dockerignore", "Dockerfile", "app.py", "secret.txt"
+    ]  # fmt: skip
+    outside = tmp_path / "Elsewhere.Dockerfile"
+    outside.write_text("FROM busybox\nCOPY app.py /app.py\n")
+    other = tags()
+    out(freightd.cli("build", "-q", "-f", str(outside), "-t", other, str(ctx), timeout=120))
+    assert run(freightd, other, "cat", "/app.py") == "print()"
+    work = freightd.data_root / "tmp" / "build"
+    assert not list(work.glob("ctx-*")), "a build left its work directory"
+    assert str(work) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_a_folder_the_daemon_sees_differently_is_refused(freightd, project) -> None:
+    """A client in another mount namespace names a folder that, for the daemon,
+    is another one (other device and inode): refused, so the CLI sends a tar."""
+    from freight.client.api import EngineAPI  # noqa: PLC0415 - only this test needs it
+    from freight.client.http import ApiError, EngineClient  # noqa: PLC0415
+
+    ctx = project("FROM busybox\n")
+    api = EngineAPI(EngineClient(freightd.host))
+    assert api.reads_local_folders()
+    with pytest.raises(ApiError, match="not visible to freightd"):
+        list(api.build(None, local_context=(str(ctx), "1:1"), quiet=True))
+    assert not list((freightd.data_root / "tmp" / "build").glob("ctx-*"))

@@ -48,6 +48,7 @@ import http
 import json
 import logging
 import os
+import socket
 import ssl
 import stat
 import urllib.parse
@@ -200,6 +201,7 @@ class Request:
     http_version: str = "1.1"
     api_version: str = versions.API_VERSION
     params: dict[str, str] = field(default_factory=dict)
+    is_unix: bool = False  # came over a unix socket: the client is on this machine
 
     @property
     def wants_upgrade(self) -> bool:
@@ -317,6 +319,8 @@ class _Connection:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._watcher: asyncio.Task[None] | None = None
         self.state = self.IDLE
+        sock = writer.get_extra_info("socket")
+        self._is_unix = sock is not None and sock.family == socket.AF_UNIX
 
     # -- socket and h11 plumbing --------------------------------------------
 
@@ -406,6 +410,7 @@ class _Connection:
             headers=headers,
             body=BodyStream(self._read_body_chunk if has_body else None),
             http_version=event.http_version.decode("ascii"),
+            is_unix=self._is_unix,
         )
 
     async def _read_body_chunk(self) -> bytes:

@@ -10,9 +10,16 @@ HTTP error instead, as dockerd answers. `version=2` (BuildKit's session
 protocol) is refused with a message saying what to do.
 
 freight extensions: `freightsteps=1` adds `{"aux": {"freight": {step...}}}`
-messages (the CLI's live view); `secrets` is a JSON map id -> base64 value
-(`--secret`, which the legacy API has no field for). A client that goes
-away cancels its build, as does `/build/cancel?id=` for a `buildid=`.
+messages (the CLI's live view); the `X-Freight-Build-Secrets` header is
+base64 of a JSON map id -> base64 value (`--secret`, which the legacy API
+has no field for; a header, so that access logs never hold one);
+`freightcontext=PATH&freightcontextid=DEV:INO` names a folder on this
+machine as the context, read in place through an overlay (the body then
+only adds files, e.g. a Dockerfile from elsewhere); a folder this daemon
+sees with another device and inode (another mount namespace) is refused
+with `LOCAL_CONTEXT_REFUSED`, and the client sends a tar instead. A
+client that goes away cancels its build, as does `/build/cancel?id=` for a
+`buildid=`.
 """
 
 from __future__ import annotations
@@ -63,7 +70,8 @@ class BuildRoutes:
         r.add("POST", "/build/cancel", self.cancel)
 
     def clean_leftovers(self) -> None:
-        """Contexts of builds a killed daemon left behind."""
+        """Contexts of builds a killed daemon left behind (views unmounted first)."""
+        contexts.unmount_views(self.work_root)
         shutil.rmtree(self.work_root, ignore_errors=True)
 
     # POST /build ------------------------------------------------------------------
@@ -81,7 +89,7 @@ class BuildRoutes:
             request = _request(req, workdir / "context")
             request.dockerfile = await self._context(req, workdir, request)
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            await asyncio.to_thread(contexts.discard_workdir, workdir)
             raise
         steps = q.bool("freightsteps", False)
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -94,7 +102,7 @@ class BuildRoutes:
             try:
                 return await self.builder.build(request, emit)
             finally:
-                await asyncio.to_thread(shutil.rmtree, workdir, True)
+                await asyncio.to_thread(contexts.discard_workdir, workdir)
 
         task = asyncio.create_task(work())
         task.add_done_callback(lambda _: loop.call_soon(queue.put_nowait, _DONE))
@@ -162,6 +170,15 @@ class BuildRoutes:
                 )
             await asyncio.to_thread(contexts.apply_dockerignore, context, dockerfile)
             return dockerfile
+        local = req.query.get("freightcontext")
+        if local:
+            request.context = await asyncio.to_thread(
+                contexts.local_view,
+                Path(local),
+                req.query.get("freightcontextid") or "",
+                workdir,
+            )
+            context = request.context
         pipe = BodyPipe(req.body)
         pump = asyncio.create_task(pipe.pump())
         try:
@@ -169,6 +186,8 @@ class BuildRoutes:
         finally:
             pipe.reader.close()
             await pump
+        if local:  # the client filtered nothing: .dockerignore applies here
+            await asyncio.to_thread(contexts.apply_dockerignore, context, dockerfile)
         return dockerfile
 
     # POST /build/prune, /build/cancel --------------------------------------------------
@@ -234,7 +253,7 @@ def _request(req: Request, context: Path) -> BuildRequest:
         quiet=q.bool("q", False),
         network_mode=q.get("networkmode") or "default",
         extra_hosts=_extra_hosts(q.get_all("extrahosts")),
-        secrets=_secrets(q.get("secrets")),
+        secrets=_secrets(req.headers.get("x-freight-build-secrets")),
         credentials=_registry_config(req.headers.get("x-registry-config")),
     )
 
@@ -276,7 +295,14 @@ def _extra_hosts(values: list[str]) -> list[str]:
     return [h.strip() for v in values for h in v.split(",") if h.strip()]
 
 
-def _secrets(raw: str | None) -> dict[str, bytes]:
+def _secrets(header: str | None) -> dict[str, bytes]:
+    """X-Freight-Build-Secrets: base64 JSON {id: base64 value}."""
+    if not header:
+        return {}
+    try:
+        raw = base64.b64decode(header.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument("invalid X-Freight-Build-Secrets header: not base64") from None
     out = {}
     for k, v in _json_map(raw, "secrets").items():
         try:

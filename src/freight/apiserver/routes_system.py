@@ -53,7 +53,10 @@ class SystemRoutes:
                 r.add(method, prefix + "/{rest:path}", self.swarm)
 
     async def ping(self, req: Request) -> AnyResponse:
-        return text_response("OK", headers=NO_CACHE + [("Swarm", "inactive")])
+        # Freight-Local-Context: builds may name a folder (routes_build); over
+        # TCP the client is elsewhere, and the header is only sent on a unix socket.
+        local = [("Freight-Local-Context", "1")] if req.is_unix else []
+        return text_response("OK", headers=NO_CACHE + [("Swarm", "inactive"), *local])
 
     async def version(self, req: Request) -> AnyResponse:
         uname = platform.uname()

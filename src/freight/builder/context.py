@@ -101,6 +101,74 @@ def looks_like_archive(head: bytes) -> bool:
     return True
 
 
+# freightcontext=PATH: a folder on this machine ------------------------------
+
+LOCAL_CONTEXT_REFUSED = "the build context folder is not visible to freightd"
+_OVERLAY_UNSAFE = set(",:\\")  # would need escaping in overlay's lowerdir option
+
+
+def local_view(folder: Path, ident: str, workdir: Path) -> Path:
+    """A private, writable view of the client's `folder` at `workdir/context`:
+    an overlay whose lower layer is the folder, so that dropping ignored files
+    (and anything a build writes) never touches the user's files. A folder
+    whose "dev:ino" is not `ident` is another one than the client meant (a
+    client in another mount namespace): InvalidArgument(LOCAL_CONTEXT_REFUSED)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        st = None
+    if not folder.is_absolute() or st is None or f"{st.st_dev}:{st.st_ino}" != ident:
+        raise errors.InvalidArgument(f"{LOCAL_CONTEXT_REFUSED}: {folder}; send it as a tar")
+    view = workdir / "context"
+    view.mkdir(exist_ok=True)
+    if not _OVERLAY_UNSAFE & set(str(folder)):
+        from freight.services import mounting
+        from freight.snapshots import Mount
+
+        (workdir / "upper").mkdir()
+        (workdir / "work").mkdir()
+        options = [f"lowerdir={folder}", f"upperdir={workdir / 'upper'}"]
+        try:
+            mounting.mount_all(
+                [Mount("overlay", "overlay", [*options, f"workdir={workdir / 'work'}"])], view
+            )
+            return view
+        except OSError:
+            pass  # e.g. a folder on a file system overlay can't stack on: copy it
+    shutil.copytree(folder, view, symlinks=True, dirs_exist_ok=True, ignore=_sockets)
+    return view
+
+
+def _sockets(directory: str, names: list[str]) -> list[str]:
+    import stat
+
+    return [n for n in names if stat.S_ISSOCK(os.lstat(os.path.join(directory, n)).st_mode)]
+
+
+def discard_workdir(workdir: Path) -> None:
+    """Remove a build's work directory, its context view unmounted first."""
+    unmount_views(workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def unmount_views(root: Path) -> None:
+    """Unmount every mount below `root` (deepest first): a view left by a killed
+    daemon must be unmounted before its directory is removed."""
+    from freight.services import mounting
+
+    prefix = str(root).rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [_unescape(line.split()[4]) for line in f]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        with contextlib.suppress(OSError):
+            mounting.unmount(Path(point))
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as octal.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
 # remote=http(s)://... --------------------------------------------------------
 
 

@@ -18,6 +18,15 @@ SOURCE is, in docker's order:
 - another http(s) URL: the daemon fetches it (`remote=`), no body;
 - a tar file: sent as it is.
 
+A directory given to freightd on this machine (a unix socket whose `/_ping`
+says `Freight-Local-Context: 1`) is not sent at all: `local=True` names it
+instead (`freightcontext=PATH`, with its device and inode so that a daemon
+in another mount namespace can tell it sees a different folder), and the
+daemon reads it through an overlay of its own and applies `.dockerignore`
+itself. Only a Dockerfile from outside the folder travels, in a small tar.
+`BuildContext.upload()` is the same context as a full tar, for a daemon that
+refuses the path.
+
 `-f` names the Dockerfile: relative to the current directory for a local
 directory, to the context otherwise, `-` for stdin. A Dockerfile outside the
 context (or from stdin) travels as `.dockerfile.<random hex>` and is added
@@ -60,10 +69,16 @@ class BuildContext:
     dockerfile: str  # the `dockerfile=` query value (path inside the context)
     remote: str | None  # the `remote=` query value (http(s) URL) when the daemon fetches
     cleanup: Callable[[], None] = field(default=_nothing)
+    local_path: str | None = None  # `freightcontext=`: the folder, read by the daemon
+    local_id: str = ""  # `freightcontextid=`: "<st_dev>:<st_ino>" of that folder
+    upload: Callable[[], BuildContext] | None = None  # the same context as a full tar
 
 
-def prepare(source: str, dockerfile: str | None, stdin: BinaryIO) -> BuildContext:
-    """The context for `freight build [-f dockerfile] source`; CliError if unusable."""
+def prepare(
+    source: str, dockerfile: str | None, stdin: BinaryIO, *, local: bool = False
+) -> BuildContext:
+    """The context for `freight build [-f dockerfile] source`; CliError if unusable.
+    `local`: the daemon can read this machine's folders (see the module docstring)."""
     if source == "-":
         if dockerfile == "-":
             raise CliError(
@@ -71,6 +86,8 @@ def prepare(source: str, dockerfile: str | None, stdin: BinaryIO) -> BuildContex
             )
         return _from_stdin(stdin, dockerfile)
     if os.path.isdir(source):
+        if local:
+            return name_folder(Path(source), dockerfile, stdin, dockerfile_base=Path.cwd())
         return pack_folder(Path(source), dockerfile, stdin, dockerfile_base=Path.cwd())
     if _maybe_url(source):
         from freight.builder.context import is_git_url, is_url
@@ -175,10 +192,18 @@ class _Entry:
     st: os.stat_result
 
 
-def pack_folder(
+@dataclass(frozen=True)
+class _FolderPlan:
+    root: Path  # the folder, resolved
+    dockerfile: str  # its name in the context sent
+    additions: list[tuple[str, bytes]]  # files sent beside the folder's own
+    matcher: IgnoreMatcher  # what is left out
+
+
+def _plan_folder(
     folder: Path, dockerfile: str | None, stdin: BinaryIO, dockerfile_base: Path
-) -> BuildContext:
-    """Stream `folder` as a context tar. A relative `dockerfile` is taken from
+) -> _FolderPlan:
+    """What a folder context is made of. A relative `dockerfile` is taken from
     `dockerfile_base` (the current directory, or the context for git)."""
     from freight.errors import InvalidArgument
 
@@ -204,14 +229,43 @@ def pack_folder(
         matcher = IgnoreMatcher(patterns)
     except InvalidArgument as e:
         raise CliError(f"error reading {IGNORE_FILE}: {e}") from None
-    entries = _walk(root, "", matcher)
     if extra is None:
-        return BuildContext(_coalesced(_stream(entries, [])), relative or DEFAULT_DOCKERFILE, None)
+        return _FolderPlan(root, relative or DEFAULT_DOCKERFILE, [], matcher)
     name = ".dockerfile." + secrets.token_hex(10)
     root_ignore = (root / IGNORE_FILE).read_bytes() if (root / IGNORE_FILE).is_file() else None
-    entries = [e for e in entries if e.name != IGNORE_FILE]
     additions = [(name, extra), (IGNORE_FILE, _ignore_with(root_ignore, name))]
-    return BuildContext(_coalesced(_stream(entries, additions)), name, None)
+    return _FolderPlan(root, name, additions, matcher)
+
+
+def pack_folder(
+    folder: Path, dockerfile: str | None, stdin: BinaryIO, dockerfile_base: Path
+) -> BuildContext:
+    """Stream `folder` as a context tar."""
+    return _packed(_plan_folder(folder, dockerfile, stdin, dockerfile_base))
+
+
+def _packed(plan: _FolderPlan) -> BuildContext:
+    entries = _walk(plan.root, "", plan.matcher)
+    if plan.additions:  # the ignore file sent is the one made with the additions
+        entries = [e for e in entries if e.name != IGNORE_FILE]
+    return BuildContext(_coalesced(_stream(entries, plan.additions)), plan.dockerfile, None)
+
+
+def name_folder(
+    folder: Path, dockerfile: str | None, stdin: BinaryIO, dockerfile_base: Path
+) -> BuildContext:
+    """`folder` for a daemon that reads it in place: only the additions travel."""
+    plan = _plan_folder(folder, dockerfile, stdin, dockerfile_base)
+    st = os.stat(plan.root)
+    body = iter([_tar_of(plan.additions)]) if plan.additions else None
+    return BuildContext(
+        body,
+        plan.dockerfile,
+        None,
+        local_path=str(plan.root),
+        local_id=f"{st.st_dev}:{st.st_ino}",
+        upload=lambda: _packed(plan),
+    )
 
 
 def _locate_dockerfile(root: Path, dockerfile: str | None, base: Path) -> str:
@@ -309,11 +363,7 @@ def _stream(entries: list[_Entry], additions: list[tuple[str, bytes]]) -> Iterat
         if info.type == tarfile.REGTYPE:
             yield from _file_blocks(entry.path, info.size)
     for name, data in additions:
-        info = tarfile.TarInfo(name)
-        info.size, info.mode = len(data), 0o600
-        info.mtime = int(_now())
-        yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-        yield data + _padding(len(data))
+        yield _member(name, data, 0o600)
     yield b"\0" * (2 * _BLOCK)
 
 
@@ -386,12 +436,21 @@ def _coalesced(pieces: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _single_file_tar(name: str, data: bytes) -> bytes:
+    return _tar_of([(name, data)], 0o644)
+
+
+def _tar_of(files: list[tuple[str, bytes]], mode: int = 0o600) -> bytes:
+    return b"".join([*(_member(name, data, mode) for name, data in files), b"\0" * (2 * _BLOCK)])
+
+
+def _member(name: str, data: bytes, mode: int) -> bytes:
+    """One regular file made here (not read from disk), as a tar member."""
     import tarfile
 
     info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, int(_now())
+    info.size, info.mode, info.mtime = len(data), mode, int(_now())
     header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-    return header + data + _padding(len(data)) + b"\0" * (2 * _BLOCK)
+    return header + data + _padding(len(data))
 
 
-__all__ = ["BuildContext", "pack_folder", "prepare"]
+__all__ = ["BuildContext", "name_folder", "pack_folder", "prepare"]

@@ -9,7 +9,15 @@ Each method names the endpoint it calls; errors are ``http.ApiError``.
 from __future__ import annotations
 
 from freight.client import wirejson
-from freight.client.http import ApiError, EngineClient, Hijacked, Response, check, quote
+from freight.client.http import (
+    ApiError,
+    ClientError,
+    EngineClient,
+    Hijacked,
+    Response,
+    check,
+    quote,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +49,18 @@ class EngineAPI:
     def ping(self) -> str:
         """GET /_ping"""
         return self.http.request("GET", "/_ping").read().decode()
+
+    def reads_local_folders(self) -> bool:
+        """Whether the daemon is freightd on this machine's unix socket, which reads
+        a build context folder in place (`freightcontext=`)."""
+        if getattr(self.http, "family", "") != "unix":
+            return False
+        try:
+            response = self.http.request("GET", "/_ping")
+            response.read()
+        except ClientError:
+            return False  # the build request will say what is wrong
+        return response.headers.get("freight-local-context") == "1"
 
     def version(self) -> JSON:
         """GET /version"""
@@ -130,12 +150,16 @@ class EngineAPI:
         secrets: Mapping[str, bytes] | None = None,
         freight_steps: bool = False,
         registry_config: Mapping[str, Mapping[str, str]] | None = None,
+        local_context: tuple[str, str] | None = None,
     ) -> Iterator[JSON]:
         """POST /build (legacy builder protocol, version=1): a JSON-message stream.
 
         ``context`` is the tar body (None with ``remote``). Extensions freightd
-        reads and dockerd ignores: ``freightsteps=1`` (step state messages) and
-        ``secrets`` (JSON map id -> base64 value).
+        reads and dockerd ignores: ``freightsteps=1`` (step state messages),
+        the ``X-Freight-Build-Secrets`` header (base64 of a JSON map id ->
+        base64 value; a header, so that no URL log holds a secret), and
+        ``local_context`` (folder, "dev:ino"): the context folder that the
+        daemon reads in place (see ``reads_local_folders``).
         """
         import base64
 
@@ -158,9 +182,13 @@ class EngineAPI:
             "version": "1",
             "freightsteps": freight_steps or None,
         }
-        if secrets:
-            params["secrets"] = {k: base64.b64encode(v).decode() for k, v in secrets.items()}
+        if local_context:
+            params["freightcontext"], params["freightcontextid"] = local_context
         headers = {"Content-Type": "application/x-tar"}
+        if secrets:
+            encoded = {k: base64.b64encode(v).decode() for k, v in secrets.items()}
+            raw = wirejson.dumps(encoded).encode()
+            headers["X-Freight-Build-Secrets"] = base64.b64encode(raw).decode()
         if registry_config:
             raw = wirejson.dumps(dict(registry_config)).encode()
             headers["X-Registry-Config"] = base64.urlsafe_b64encode(raw).decode()

@@ -188,7 +188,9 @@ class RecordingClient(EngineClient):
         body = kwargs.get("data")
         if body is not None and not isinstance(body, bytes):
             kwargs["uploaded"] = b"".join(body)
-        return types.SimpleNamespace(iter_json=lambda: iter(self.messages), json=lambda: {})
+        return types.SimpleNamespace(
+            iter_json=lambda: iter(self.messages), json=lambda: {}, read=lambda: b"", headers={}
+        )
 
 
 def test_api_build_query_and_headers():
@@ -219,13 +221,15 @@ def test_api_build_query_and_headers():
     assert json.loads(query["buildargs"][0]) == {"A": "1", "N": None}
     assert json.loads(query["labels"][0]) == {"k": "v"}
     assert json.loads(query["cachefrom"][0]) == ["a:0"]
-    assert json.loads(query["secrets"][0]) == {"s": base64.b64encode(b"\x00v").decode()}
+    assert "secrets" not in query  # a header: no URL log may hold a secret
     assert query["networkmode"] == ["host"] and query["extrahosts"] == ["h:1.2.3.4"]
     assert query["platform"] == ["linux/amd64"] and query["target"] == ["t"]
     for absent in ("q", "nocache", "pull", "forcerm", "remote"):
         assert absent not in query
     headers = kwargs["headers"]
     assert headers["Content-Type"] == "application/x-tar"
+    secrets = json.loads(base64.b64decode(headers["X-Freight-Build-Secrets"]))
+    assert secrets == {"s": base64.b64encode(b"\x00v").decode()}
     assert json.loads(base64.urlsafe_b64decode(headers["X-Registry-Config"])) == {
         "reg": {"username": "u"}
     }
@@ -501,13 +505,16 @@ def fake_context(monkeypatch):
     """cli.buildcontext as its interface says, without packing anything."""
     seen: dict = {}
 
-    def prepare(source, dockerfile, stdin):
+    def prepare(source, dockerfile, stdin, local=False):
         seen.update(source=source, dockerfile=dockerfile)
         return types.SimpleNamespace(
             body=iter([b"context-tar"]),
             dockerfile=dockerfile or "Dockerfile",
             remote=None,
             cleanup=lambda: seen.setdefault("cleaned", True),
+            local_path=None,
+            local_id="",
+            upload=None,
         )
 
     module = types.ModuleType("freight.cli.buildcontext")

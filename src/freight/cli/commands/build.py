@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
     from typing import Any, TextIO
 
+    from freight.cli.buildcontext import BuildContext
+
 PROGRESS_MODES = ("auto", "plain", "tty", "quiet")
 LOG_TAIL = 6  # output lines shown under a running step in the live view
 ERROR_TAIL = 12  # ... and under a failed one in the final frame
@@ -251,22 +253,19 @@ def build_main(session: Session, argv: list[str]) -> int:
     iidfile = opts["iidfile"]
     if iidfile:
         _remove(iidfile)  # a failed build must not leave the previous build's ID
+    from freight.builder.context import LOCAL_CONTEXT_REFUSED
     from freight.cli.buildcontext import prepare
 
-    context = prepare(args[0], opts["file"], sys.stdin.buffer)
+    local = os.path.isdir(args[0]) and session.api.reads_local_folders()
+    context = prepare(args[0], opts["file"], sys.stdin.buffer, local=local)
     try:
         view = make_view(mode, sys.stdout, options["tags"])
-        body = context.body
-        if body is not None:
-            body = view.sending(body)
-        messages = session.api.build(
-            body,
-            dockerfile=context.dockerfile,
-            remote=context.remote,
-            registry_config=registry_config(),
-            **options,
-        )
-        image_id = drive(messages, view)
+        try:
+            image_id = _send(session, context, view, options)
+        except ApiError as exc:
+            if context.upload is None or LOCAL_CONTEXT_REFUSED not in str(exc):
+                raise
+            image_id = _send(session, context.upload(), view, options)  # not the same folder there
     except ApiError as exc:
         raise CliError(str(exc), 1) from None
     finally:
@@ -274,6 +273,22 @@ def build_main(session: Session, argv: list[str]) -> int:
     if iidfile:
         _write_iidfile(iidfile, image_id)
     return 0
+
+
+def _send(session: Session, context: BuildContext, view: BuildView, options: dict) -> str:
+    body = context.body
+    if body is not None and context.local_path is None:
+        body = view.sending(body)
+    local = (context.local_path, context.local_id) if context.local_path else None
+    messages = session.api.build(
+        body,
+        dockerfile=context.dockerfile,
+        remote=context.remote,
+        registry_config=registry_config(),
+        local_context=local,
+        **options,
+    )
+    return drive(messages, view)
 
 
 def _remove(path: str) -> None:
