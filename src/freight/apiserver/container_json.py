@@ -103,7 +103,7 @@ def parse_host(raw: dict[str, Any], default_runtime: str) -> HostSettings:
     log_config = raw.get("LogConfig") or {}
     if not isinstance(log_config, dict):
         raise InvalidArgument("invalid HostConfig.LogConfig: must be a JSON object")
-    host.log_type = log_config.get("Type") or "json-file"
+    host.log_type = log_config.get("Type") or ""  # "": the daemon's default driver
     host.log_opts = {str(k): str(v) for k, v in (log_config.get("Config") or {}).items()}
     return host
 

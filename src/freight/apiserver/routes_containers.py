@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import quote_plus
 
 from freight.apiserver import container_json as wire
 from freight.apiserver import network_json as netwire
@@ -125,7 +126,8 @@ class ContainerRoutes:
         self.containers.check_logs_readable(c)
         entries = self.containers.logs(c.id, query)
         return StreamingResponse(
-            _frames(entries, c.config.tty, q.bool("timestamps")), content_type=_stream_type(c)
+            _frames(entries, c.config.tty, q.bool("timestamps"), q.bool("details")),
+            content_type=_stream_type(c),
         )
 
     async def attach(self, req: Request) -> AnyResponse:
@@ -219,10 +221,15 @@ def _time_param(text: str | None) -> float:
 
 
 async def _frames(
-    entries: AsyncIterator[LogEntry], tty: bool, timestamps: bool
+    entries: AsyncIterator[LogEntry], tty: bool, timestamps: bool, details: bool = False
 ) -> AsyncIterator[bytes]:
     async for e in entries:
-        data = (e.time.encode() + b" " + e.data) if timestamps else e.data
+        data = e.data
+        if details:  # as dockerd: "k=v,k2=v2 " (keys sorted, query-escaped) before the line
+            pairs = ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in e.attrs)
+            data = pairs.encode() + b" " + data
+        if timestamps:
+            data = e.time.encode() + b" " + data
         yield (
             data
             if tty

@@ -30,11 +30,10 @@ from freight.errors import (
     FreightError,
     InvalidArgument,
     NotFound,
-    NotImplementedYet,
 )
 from freight.metadata.store import ContainerRow, MetadataStore
+from freight.services import hostsecurity, logdrivers, mounting, specgen
 from freight.services import logs as logfile
-from freight.services import mounting, specgen
 from freight.services.clock import now_rfc3339
 from freight.services.containermounts import ContainerMounts
 from freight.services.images import ImageService
@@ -51,8 +50,10 @@ DEFAULT_STOP_TIMEOUT_S = 10
 MIN_MEMORY = 6 * 1024 * 1024
 SNAPSHOT_PREFIX = "container-"
 # "none" keeps no log (attach still works; `logs` is refused, as dockerd).
-LOG_DRIVERS = ("json-file", "none")
+LOG_DRIVERS = logdrivers.DRIVERS
 START_FAILED = 128  # exit code of a container whose start failed outside the process (dockerd: 128)
+# Unified cgroups (v2) here: a container then gets a private cgroup namespace by default.
+CGROUP2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
 @dataclass
@@ -103,6 +104,7 @@ class ContainerService:
         self.cgroup_parent = cgroup_parent
         self.on_removed: list[Callable[[str], None]] = []  # called with the id after removal
         self.network = None  # services.networks.NetworkService, set by the daemon's wiring
+        self.log_defaults = logdrivers.LogDefaults()  # --log-driver/--log-opt (SIGHUP reloads)
         self.init_binary = specgen.find_init_binary()
         self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited, forkserver)
         self._containers: dict[str, Container] = {}
@@ -144,7 +146,11 @@ class ContainerService:
         image = self.images.get(req.config.image)
         name = validate_name(req.name) if req.name else self._unused_random_name()
         self._check_name_free(name)
+        req.host.log_type, req.host.log_opts = logdrivers.resolve(
+            req.host.log_type, req.host.log_opts, self.log_defaults
+        )
         warnings = validate_host(req.host, self.runtimes)
+        warnings += hostsecurity.validate(req.host, req.config.hostname)
         if self.network is not None:
             self.network.validate(req.host, req.endpoints)  # a bad network fails the create
         cid = secrets.token_hex(32)
@@ -227,7 +233,7 @@ class ContainerService:
             waiters = self._waiters.setdefault(c.id, _Waiters())
             launch = await self.tasks.launch_container(
                 c.id,
-                Path(c.log_path) if c.host.log_type != "none" else None,
+                logdrivers.shim_config(c, self._files_dir(c.id), c.config.image),
                 c.host.runtime,
                 stdio_options(c),
                 bool(waiters.launched),
@@ -260,7 +266,7 @@ class ContainerService:
             mounting.mount_all(self.images.rootfs_mounts(c.snapshot_key), paths.rootfs)
         files = self._files_dir(c.id)
         write_etc_files(files, c)
-        user = resolve_user(paths.rootfs, c.config.user)
+        user = resolve_user(paths.rootfs, c.config.user, c.host.extra.get("GroupAdd") or [])
         volume_mounts = self.mounts.prepare(c, paths.rootfs)  # volumes, copy-up, -v dirs
         spec = specgen.generate(
             specgen.SpecInputs(
@@ -271,6 +277,8 @@ class ContainerService:
                 self.cgroup_parent,
                 self.init_binary,
                 mounts=volume_mounts,
+                joins=hostsecurity.namespace_joins(c.host, self.get),
+                cgroup2=CGROUP2,
             )
         )
         if self.network is not None:
@@ -476,21 +484,22 @@ class ContainerService:
     # logs -------------------------------------------------------------------
 
     def check_logs_readable(self, c: Container) -> None:
-        if c.host.log_type == "none":
-            raise NotImplementedYet("configured logging driver does not support reading")
+        logdrivers.check_readable(c, self._files_dir(c.id))
 
     async def logs(self, ref: str, query: logfile.LogQuery) -> AsyncIterator[logfile.LogEntry]:
         c = self.get(ref)
-        path = Path(c.log_path)
-        handle = logfile.open_log(path) if query.follow else None
-        entries, offset = await asyncio.to_thread(logfile.read_entries, path, query)
-        for e in entries:
+        files = logdrivers.log_files(c, self._files_dir(c.id))
+        if files is None:
+            return
+        snap = await asyncio.to_thread(logfile.read_snapshot, files, query, query.follow)
+        for e in snap.entries:
             yield e
-        if handle is not None and c.state.running:
-            async for e in logfile.follow(handle, offset, query, lambda: not c.state.running):
+        if snap.handle is not None and c.state.running:
+            stopped = lambda: not c.state.running  # noqa: E731
+            async for e in logfile.follow(snap.handle, snap.offset, query, stopped, files):
                 yield e
-        elif handle is not None:
-            handle.close()
+        elif snap.handle is not None:
+            snap.handle.close()
 
     # bookkeeping ------------------------------------------------------------
 

@@ -145,20 +145,25 @@ class TaskManager:
     async def launch_container(
         self,
         container_id: str,
-        log_path: Path | None,
+        log: Path | dict | None,
         runtime: str,
         stdio: StdioOptions,
         wait_attach: bool,
     ) -> Launch:
         """Spawn the container's shim; with `wait_attach` the process starts only
-        once a client is on the stdio socket (so an attach misses no output)."""
+        once a client is on the stdio socket (so an attach misses no output).
+
+        `log`: a json-file path, or a log driver's config (services.logdrivers.shim_config).
+        """
         paths = self.paths(container_id)
         args = [
             *self._common_args(container_id, paths.bundle, runtime),
             "--state-dir", str(paths.bundle), *stdio.shim_args(),
         ]  # fmt: skip
-        if log_path is not None:  # None: the "none" log driver
-            args += ["--log-path", str(log_path)]
+        if isinstance(log, dict):
+            args += ["--log-config", json.dumps(log)]
+        elif log is not None:  # None: the "none" log driver
+            args += ["--log-path", str(log)]
         if wait_attach:
             args.append("--wait-attach")
         return await self.launch(container_id, paths.bundle, args)

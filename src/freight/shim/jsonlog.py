@@ -12,9 +12,14 @@ entry without a newline. Invalid UTF-8 becomes U+FFFD, as Go's encoder does.
 
 from __future__ import annotations
 
-import os
 import time
 from json.encoder import encode_basestring  # the C encoder (ensure_ascii=False)
+from typing import TYPE_CHECKING
+
+from freight.shim.logrotate import RotatingFile
+
+if TYPE_CHECKING:
+    from freight.shim.logwriters import LogWriter
 
 MAX_ENTRY = 16 * 1024
 # Characters the JSON escaper leaves alone, to stand for a block's newlines while it is
@@ -37,15 +42,22 @@ class JsonLog:
     line, and lines read together share one timestamp (they arrived together).
     """
 
-    def __init__(self, path: str) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        self.fd = os.open(path, flags, 0o640)
+    def __init__(self, file: RotatingFile | str, attrs: dict[str, str] | None = None) -> None:
+        self.file = RotatingFile(file) if isinstance(file, str) else file
+        # --log-opt labels/env/tag: Docker's "attrs", between "stream" and "time".
+        self.attrs = (
+            ',"attrs":{'
+            + ",".join(f"{encode_basestring(k)}:{encode_basestring(v)}" for k, v in attrs.items())
+            + "}"
+            if attrs
+            else ""
+        )
 
     def write(self, stream: str, data: bytes) -> None:
         self.write_lines(stream, [data])
 
     def write_lines(self, stream: str, lines: list[bytes]) -> None:
-        tail = f',"stream":"{stream}","time":"{rfc3339_nano()}"}}\n'
+        tail = f',"stream":"{stream}"{self.attrs},"time":"{rfc3339_nano()}"}}\n'
         text = "".join(
             [
                 '{"log":' + encode_basestring(line.decode("utf-8", "replace")) + tail
@@ -67,24 +79,22 @@ class JsonLog:
         if sentinel is None:
             self.write_lines(stream, [line + b"\n" for line in block[:-1].split(b"\n")])
             return
-        tail = f',"stream":"{stream}","time":"{rfc3339_nano()}"}}\n'
+        tail = f',"stream":"{stream}"{self.attrs},"time":"{rfc3339_nano()}"}}\n'
         escaped = encode_basestring(text.replace("\n", sentinel))[1:-1]
         entries = escaped.replace(sentinel, '\\n"' + tail + '{"log":"')
         self._write('{"log":"' + entries[: -len('{"log":"')])
 
     def _write(self, text: str) -> None:
-        data = memoryview(text.encode())
-        while data:  # a regular file takes it all, unless interrupted
-            data = data[os.write(self.fd, data) :]
+        self.file.write_lines(text.encode())
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.file.close()
 
 
 class LineSplitter:
     """Buffers one stream's bytes and hands complete (or 16 KiB partial) lines to the log."""
 
-    def __init__(self, stream: str, log: JsonLog) -> None:
+    def __init__(self, stream: str, log: LogWriter) -> None:
         self.stream = stream
         self.log = log
         self.buf = b""

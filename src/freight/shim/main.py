@@ -44,6 +44,7 @@ from freight.linux import syscalls, unixsock
 from freight.oci.runtime_spec import ConsoleSize, Process
 from freight.runtime.api import Runtime, open_runtime
 from freight.shim.jsonlog import JsonLog, rfc3339_nano
+from freight.shim.logwriters import LogWriter, open_log
 from freight.shim.options import Options, parse_args
 from freight.shim.relay import Relay
 from freight.shim.starter import Started, start_exec, start_in_child
@@ -183,12 +184,24 @@ def _start(opts: Options, rt: Runtime, relay: Relay) -> Started:
     return start_in_child(opts, rt, None)
 
 
+def _open_log(opts: Options) -> LogWriter | None:
+    if opts.exec_mode:
+        return None
+    if opts.log_config:
+        try:
+            return open_log(json.loads(opts.log_config))
+        except (OSError, ValueError, KeyError) as e:
+            raise ExecError(f"failed to initialize logging driver: {e}", 125) from None
+    return JsonLog(opts.log_path) if opts.log_path else None
+
+
 def run(opts: Options) -> int:
     _setup_process(opts)
     rt = open_runtime(opts.runtime, opts.runtime_root)  # type: ignore[arg-type]
-    log = JsonLog(opts.log_path) if opts.log_path and not opts.exec_mode else None
-    relay = Relay(unixsock.listen(opts.socket_path, 0o600), opts.socket_path, _wakeup_pipe(), log)
+    log: LogWriter | None = None
+    relay = Relay(unixsock.listen(opts.socket_path, 0o600), opts.socket_path, _wakeup_pipe(), None)
     try:
+        relay.log = log = _open_log(opts)
         started = _start(opts, rt, relay)
     except Exception as e:  # every failure must reach the ready fd
         code = e.exit_code if isinstance(e, ExecError) else 125

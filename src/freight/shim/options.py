@@ -1,7 +1,9 @@
 """The shim's command line, parsed without argparse (which costs more memory than the loop).
 
     --id ID --bundle DIR --state-dir DIR --runtime freight|runc --runtime-root DIR --ready-fd N
-    container:  [--log-path FILE]  (without it, no log: the "none" log driver)
+    container:  [--log-path FILE]  a json-file log, not rotated
+                [--log-config JSON]  any driver (shim.logwriters.open_log); wins over --log-path
+                (with neither, no log: the "none" log driver)
     exec:       --exec-id EID --process FILE   (an OCI process JSON; no log)
     either:     [--stdin] [--tty] [--console-size HxW] [--wait-attach] [--client-fd N]
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from freight.linux import pty
 
-_VALUES = ("id", "bundle", "state-dir", "log-path", "runtime", "runtime-root", "ready-fd",
+_VALUES = ("id", "bundle", "state-dir", "log-path", "log-config", "runtime", "runtime-root", "ready-fd",
            "console-size", "exec-id", "process", "client-fd")  # fmt: skip
 _FLAGS = ("stdin", "tty", "wait-attach")
 _REQUIRED = ("id", "bundle", "state-dir", "runtime", "runtime-root", "ready-fd")
@@ -41,6 +43,7 @@ class Options:
     exec_id: str | None = None
     process: Path | None = None
     client_fd: int | None = None
+    log_config: str | None = None  # JSON, see shim.logwriters
 
     @property
     def exec_mode(self) -> bool:
@@ -88,4 +91,5 @@ def parse_args(argv: list[str]) -> Options:
         exec_id=values.get("exec-id"),
         process=Path(values["process"]) if "process" in values else None,
         client_fd=int(values["client-fd"]) if "client-fd" in values else None,
+        log_config=values.get("log-config"),
     )

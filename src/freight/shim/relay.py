@@ -1,6 +1,6 @@
 """The shim's stdio relay: one select() loop between the process, its log and attach clients.
 
-    process stdout/stderr pipes ─┐                 ┌─▶ json-file log (containers only)
+    process stdout/stderr pipes ─┐                 ┌─▶ the log driver (containers only)
     (or the PTY master)          ├─▶ relay loop ───┤
                                  │                 └─▶ every client of attach.sock
     stdin pipe (or PTY master) ◀─┘◀── STDIN / CLOSE_STDIN / RESIZE frames from clients
@@ -34,7 +34,8 @@ import time
 from collections.abc import Callable
 
 from freight.linux import pty
-from freight.shim.jsonlog import JsonLog, LineSplitter
+from freight.shim.jsonlog import LineSplitter
+from freight.shim.logwriters import LogWriter
 from freight.shimapi import frames
 
 READ_SIZE = 1 << 16
@@ -77,7 +78,7 @@ class Relay:
     """Owns the process's stdio fds, the attach listener and its clients."""
 
     def __init__(
-        self, listener: socket.socket, socket_path: str, wake_fd: int, log: JsonLog | None
+        self, listener: socket.socket, socket_path: str, wake_fd: int, log: LogWriter | None
     ) -> None:
         listener.setblocking(False)
         self.listener = listener
