@@ -12,6 +12,7 @@ import os
 from freight.cli.flags import Command, Flag
 from freight.cli.mountflags import apply_mount_flags, parse_mount_csv
 from freight.cli.netflags import apply_network_options, network_flags
+from freight.cli.securityflags import apply_security_flags, security_flags
 from freight.cli.session import CliError
 from freight.cli.units import memory_swap_bytes, nano_cpus, ram_in_bytes
 
@@ -92,6 +93,7 @@ def container_flags() -> list[Flag]:
         Flag("volumes-from", "", "list", "Mount volumes from the specified container(s)"),
         Flag("workdir", "w", "string", "Working directory inside the container"),
         *network_flags(),
+        *security_flags(),
     ]
 
 
@@ -270,4 +272,5 @@ def host_config(opts: dict[str, Any]) -> dict[str, Any]:
         host["ReadonlyRootfs"] = True
     if (logging := log_config(opts)) is not None:
         host["LogConfig"] = logging
+    apply_security_flags(opts, host)
     return host

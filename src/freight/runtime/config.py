@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from freight.errors import InvalidArgument
-from freight.linux import capabilities, syscalls
+from freight.linux import capabilities, seccomp, syscalls
 from freight.linux.mountopts import PROPAGATION, parse_mount_options
 from freight.oci.runtime_spec import (
     Capabilities,
@@ -25,6 +25,7 @@ from freight.oci.runtime_spec import (
     Rlimit,
     Spec,
 )
+from freight.runtime.seccompspec import to_filter
 
 NAMESPACE_FLAGS: dict[str, int] = {
     "pid": syscalls.CLONE_NEWPID,
@@ -87,6 +88,9 @@ class ProcessConfig:
     oom_score_adj: int | None = None
     terminal: bool = False
     console_size: tuple[int, int] | None = None  # (height, width)
+    # The container's filter (linux.seccomp); an exec gets its container's too.
+    seccomp: seccomp.Filter | None = None
+    seccomp_program: bytes | None = None  # `seccomp` compiled, set before the fork
 
     def path_env(self) -> str:
         """The PATH the command is looked up on (runc's default when the env has none)."""
@@ -213,6 +217,8 @@ def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
     propagation = linux.rootfs_propagation if linux and linux.rootfs_propagation else "rprivate"
     if propagation not in PROPAGATION:
         raise InvalidArgument(f"rootfsPropagation {propagation!r} is not valid")
+    process = process_config(spec.process)
+    process.seccomp = seccomp_filter(spec)
     return ContainerConfig(
         id=container_id,
         bundle=bundle_s,
@@ -220,7 +226,7 @@ def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
         readonly=spec.root.readonly,
         hostname=spec.hostname,
         mounts=[_mount_op(m, bundle_s) for m in spec.mounts],
-        process=process_config(spec.process),
+        process=process,
         unshare_flags=flags,
         join=join,
         cgroups_path=(linux.cgroups_path if linux else None) or f"/freight/{container_id}",
@@ -233,3 +239,13 @@ def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
         propagation=PROPAGATION[propagation] | syscalls.MS_REC,
         annotations=dict(spec.annotations),
     )
+
+
+def seccomp_filter(spec: Spec) -> seccomp.Filter | None:
+    """The spec's validated seccomp filter; a spec asking for one where libseccomp
+    is missing fails here, never by running the container unconfined."""
+    raw = spec.linux.extra.get("seccomp") if spec.linux else None
+    f = to_filter(raw)
+    if f is not None and not seccomp.available():
+        raise InvalidArgument("seccomp: the spec has a filter but libseccomp.so.2 is missing")
+    return f

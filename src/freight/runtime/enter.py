@@ -122,7 +122,9 @@ def exec_process(p: ProcessConfig, ch: init.Channels) -> NoReturn:
         init.reset_signals()
         init.cloexec_all()
         sync.send(ch.sync_fd, sync.Message(sync.READY))
-        os.execve(path, p.args, init.env_dict(p.env))
+        env = init.env_dict(p.env)
+        init.load_seccomp_late(p)
+        os.execve(path, p.args, env)
     except BaseException as e:  # still before exec: the pipe is open
         init.report(ch.sync_fd, e, "exec failed")
     finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from freight.errors import ExecError
-from freight.linux import capabilities, netdev, syscalls
+from freight.linux import capabilities, netdev, seccomp, syscalls
 from freight.linux.seam import LinuxSyscalls
 from freight.runtime import console, rootfs, sync
 from freight.runtime.cgroups import Cgroup
@@ -125,10 +125,45 @@ def switch_user(p: ProcessConfig) -> None:
         capabilities.apply_sets(caps.effective, caps.permitted, caps.inheritable, caps.ambient)
 
 
+_CAP_SYS_ADMIN = 21
+
+
+def seccomp_loads_late(p: ProcessConfig) -> bool:
+    """Whether the filter can wait until just before execve.
+
+    Installing a filter needs no_new_privs or CAP_SYS_ADMIN. With neither left
+    after the switch of user and capabilities, it is loaded before the switch
+    (as runc does), and the few syscalls up to execve run under it.
+    """
+    if p.no_new_privileges:
+        return True
+    if p.caps is None:
+        return p.uid == 0
+    return bool(p.caps.effective >> _CAP_SYS_ADMIN & 1)
+
+
+def _load_seccomp(p: ProcessConfig) -> None:
+    if p.seccomp_program is not None:
+        seccomp.load_bpf(p.seccomp_program)
+    elif p.seccomp is not None:
+        seccomp.load(p.seccomp)
+
+
+def load_seccomp_late(p: ProcessConfig) -> None:
+    """The last step before execve (see `seccomp_loads_late`)."""
+    if p.seccomp is not None and seccomp_loads_late(p):
+        _load_seccomp(p)
+
+
 def set_up_process(p: ProcessConfig) -> str:
-    """rlimits, user and capabilities, no_new_privs, cwd, umask; the path to execve."""
+    """rlimits, user and capabilities, no_new_privs, cwd, umask; the path to execve.
+
+    The caller runs `load_seccomp_late` right before its execve.
+    """
     for number, soft, hard in p.rlimits:
         resource.setrlimit(number, (soft, hard))
+    if p.seccomp is not None and not seccomp_loads_late(p):
+        _load_seccomp(p)
     switch_user(p)
     if p.no_new_privileges:
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
@@ -190,7 +225,9 @@ def container_init(cfg: ContainerConfig, plan: rootfs.RootfsPlan, ch: Channels) 
         ready = True
         _wait_for_start(ch.fifo_fd)
         cloexec_all()
-        os.execve(path, cfg.process.args, env_dict(cfg.process.env))
+        env = env_dict(cfg.process.env)
+        load_seccomp_late(cfg.process)
+        os.execve(path, cfg.process.args, env)
     except BaseException as e:  # report, then leave through _exit
         if not ready:
             report(ch.sync_fd, e, "container init failed")

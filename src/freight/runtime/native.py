@@ -20,9 +20,15 @@ from pathlib import Path
 
 from freight.errors import Conflict, ExecError
 from freight.oci.runtime_spec import Process, Spec
-from freight.runtime import console, enter, init, rootfs, sync
+from freight.runtime import console, enter, init, rootfs, seccompspec, sync
 from freight.runtime.cgroups import DEFAULT_ROOT, Cgroup, open_cgroup
-from freight.runtime.config import ContainerConfig, convert, process_config
+from freight.runtime.config import (
+    ContainerConfig,
+    ProcessConfig,
+    convert,
+    process_config,
+    seccomp_filter,
+)
 from freight.runtime.state import Record, RuntimeState, StateDir, proc_start_time
 
 
@@ -70,6 +76,7 @@ class FreightRuntime:
         """
         bundle = Path(bundle).resolve()
         cfg = convert(container_id, bundle, Spec.from_json((bundle / "config.json").read_bytes()))
+        self._compile_seccomp(cfg.process)
         self.states.make(container_id)
         cgroup = open_cgroup(cfg.cgroups_path, self.cgroup_root)
         stdio = None if cfg.process.terminal else (stdin_fd, stdout_fd, stderr_fd)
@@ -87,6 +94,13 @@ class FreightRuntime:
         )
         self.states.save(record)
         return pid, master
+
+    def _compile_seccomp(self, p: ProcessConfig) -> None:
+        """Compile (or take from the cache) the filter before forking: the init only loads."""
+        if p.seccomp is not None:
+            p.seccomp_program = seccompspec.program(
+                p.seccomp, self.states.root.parent / "seccomp-cache"
+            )
 
     def _discard(self, container_id: str, cgroup: Cgroup) -> None:
         with contextlib.suppress(OSError):
@@ -186,6 +200,9 @@ class FreightRuntime:
         """
         p = process_config(process)
         rec = self.states.load(container_id)
+        # As runc: an exec runs under its container's seccomp filter.
+        p.seccomp = seccomp_filter(Spec.from_json((Path(rec.bundle) / "config.json").read_bytes()))
+        self._compile_seccomp(p)
         namespaces = self._init_namespaces(rec)
         stdio = None if p.terminal else (stdin_fd, stdout_fd, stderr_fd)
         cgroup = open_cgroup(rec.cgroups_path, self.cgroup_root)

@@ -9,11 +9,13 @@ The output is OCI runtime config.json (validated against the schema in tests).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from freight.linux.capabilities import CAP_NUMBERS
+from freight.services import hostsecurity, seccompprofile
 from freight.services.model import Container, ExecConfig
 from freight.services.usergroup import ExecUser
 
@@ -50,6 +52,18 @@ READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 
 CPU_PERIOD_US = 100_000
 
+# The device cgroup of an unprivileged container: nothing but runc's default nodes
+# (null, zero, full, random, urandom, tty, ptmx, pts, tun), and mknod of any node
+# (a node made is still unusable without its rw rule).
+DEFAULT_DEVICE_RULES: list[dict[str, Any]] = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    *({"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+      for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2),
+                           (136, -1), (10, 200))),
+]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class SpecInputs:
@@ -63,6 +77,9 @@ class SpecInputs:
     init_binary: Path | None = None  # --init: a static reaper bound at /sbin/docker-init
     # Volumes, binds and tmpfs of the container (services.containermounts), parents first.
     mounts: list[dict[str, Any]] = field(default_factory=list)
+    # Namespaces joined from another container (--ipc/--pid container:X): type → path.
+    joins: dict[str, str] = field(default_factory=dict)
+    cgroup2: bool = False  # the host's cgroups are unified (decides the cgroupns default)
 
 
 INIT_PATH = "/sbin/docker-init"
@@ -73,7 +90,8 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
     process = _process(c, inputs.user)
     # A user's mount at /dev/shm or /etc/hosts replaces Docker's default one, as in moby.
     taken = {m["destination"] for m in inputs.mounts}
-    mounts = [m for m in _mounts(inputs.files_dir) if m["destination"] not in taken]
+    defaults = _mounts(inputs.files_dir, c, inputs.joins)
+    mounts = [m for m in defaults if m["destination"] not in taken]
     mounts += inputs.mounts
     if c.host.extra.get("Init") and inputs.init_binary is not None:
         # As Docker: the reaper is PID 1 and runs the command as its child.
@@ -82,20 +100,29 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
             {"destination": INIT_PATH, "type": "bind", "source": str(inputs.init_binary),
              "options": ["bind", "ro"]}
         )  # fmt: skip
-    return {
+    spec = {
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": str(inputs.rootfs), "readonly": c.host.readonly_rootfs},
-        "hostname": c.config.hostname or c.id[:12],
+        "hostname": container_hostname(c),
         "mounts": mounts,
-        "linux": _linux(c, inputs.cgroup_parent),
+        "linux": _linux(c, inputs),
         "annotations": {"org.freight.container.name": c.name},
     }
+    if hostsecurity.uts_mode(c.host) == "host":
+        del spec["hostname"]  # the host's UTS namespace keeps the host's name
+    return spec
+
+
+def container_hostname(c: Container) -> str:
+    if hostsecurity.uts_mode(c.host) == "host":
+        return os.uname().nodename
+    return c.config.hostname or c.id[:12]
 
 
 def process_env(c: Container, user: ExecUser) -> list[str]:
     """The env of the container's process: HOSTNAME, PATH and HOME added like Docker."""
-    env = [f"HOSTNAME={c.config.hostname or c.id[:12]}"]
+    env = [f"HOSTNAME={container_hostname(c)}"]
     names = {e.split("=", 1)[0] for e in c.config.env}
     if "PATH" not in names:
         env.append(DEFAULT_PATH_ENV)
@@ -138,9 +165,15 @@ def _process(c: Container, user: ExecUser, privileged: bool = False) -> dict[str
             "effective": caps if is_root else [],
             "permitted": caps if is_root else [],
         },
-        "noNewPrivileges": "no-new-privileges" in c.host.security_opt
-        or "no-new-privileges:true" in c.host.security_opt,
+        "noNewPrivileges": hostsecurity.security_options(c.host).no_new_privileges,
+        "rlimits": hostsecurity.rlimits(c.host),
+        **_oom_score(c),
     }
+
+
+def _oom_score(c: Container) -> dict[str, int]:
+    score = hostsecurity.oom_score_adj(c.host)
+    return {} if score is None else {"oomScoreAdj": score}
 
 
 def find_init_binary() -> Path | None:
@@ -179,7 +212,27 @@ def capabilities(add: list[str], drop: list[str]) -> list[str]:
     return caps
 
 
-def _mounts(files_dir: Path) -> list[dict[str, Any]]:
+def _shm_mount(c: Container, joins: dict[str, str]) -> list[dict[str, Any]]:
+    """/dev/shm by IPC mode: its own tmpfs, the host's, the donor's, or none."""
+    mode = hostsecurity.ipc_mode(c.host)
+    if mode == "none":
+        return []
+    if mode == "host":
+        source = "/dev/shm"
+    elif hostsecurity.container_ref(mode):
+        # The donor's tmpfs, reached through its init's root (a magic link).
+        source = joins["ipc"].replace("/ns/ipc", "/root/dev/shm")
+    else:
+        size = hostsecurity.shm_size(c.host)
+        return [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                 "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={size}"]}]  # fmt: skip
+    return [{"destination": "/dev/shm", "type": "bind", "source": source,
+             "options": ["rbind", "rprivate"]}]  # fmt: skip
+
+
+def _mounts(files_dir: Path, c: Container, joins: dict[str, str]) -> list[dict[str, Any]]:
+    # A privileged container may write /sys and its cgroups, as with Docker.
+    ro = [] if c.host.privileged else ["ro"]
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc",
          "options": ["nosuid", "noexec", "nodev"]},
@@ -188,13 +241,12 @@ def _mounts(files_dir: Path) -> list[dict[str, Any]]:
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
+         "options": ["nosuid", "noexec", "nodev", *ro]},
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["ro", "nosuid", "noexec", "nodev", "relatime"]},
+         "options": [*ro, "nosuid", "noexec", "nodev", "relatime"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+        *_shm_mount(c, joins),
     ]  # fmt: skip
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append(
@@ -208,14 +260,51 @@ def _mounts(files_dir: Path) -> list[dict[str, Any]]:
     return mounts
 
 
-def _linux(c: Container, cgroup_parent: str) -> dict[str, Any]:
-    return {
-        "namespaces": [{"type": t} for t in ("pid", "mount", "uts", "ipc", "network")],
-        "resources": resources(c),
-        "cgroupsPath": f"/{cgroup_parent}/{c.id}",
-        "maskedPaths": MASKED_PATHS,
-        "readonlyPaths": READONLY_PATHS,
+def _linux(c: Container, inputs: SpecInputs) -> dict[str, Any]:
+    h = c.host
+    res = resources(c)
+    mapped = hostsecurity.host_devices() if h.privileged else hostsecurity.mapped_devices(h)
+    if h.privileged:
+        res["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        res["devices"] = DEFAULT_DEVICE_RULES + [d.oci_rule() for d in mapped]
+    linux: dict[str, Any] = {
+        "namespaces": namespaces(c, inputs.joins, inputs.cgroup2),
+        "resources": res,
+        "cgroupsPath": f"/{inputs.cgroup_parent}/{c.id}",
     }
+    if mapped:
+        linux["devices"] = [d.oci_device() for d in mapped]
+    if sysctl := hostsecurity.sysctls(h):
+        linux["sysctl"] = sysctl
+    if not h.privileged:  # Docker: --privileged sees /proc unmasked and writable
+        linux["maskedPaths"] = MASKED_PATHS
+        linux["readonlyPaths"] = READONLY_PATHS
+    choice = hostsecurity.security_options(h).seccomp
+    bounding = host_capabilities() if h.privileged else capabilities(h.cap_add, h.cap_drop)
+    profile = seccompprofile.container_seccomp(choice, h.privileged, bounding)
+    if profile is not None:
+        linux["seccomp"] = profile
+    return linux
+
+
+def namespaces(c: Container, joins: dict[str, str], cgroup2: bool) -> list[dict[str, str]]:
+    """The container's namespaces: new ones, joined ones (container:X), none for host."""
+    h = c.host
+    modes = {
+        "pid": hostsecurity.pid_mode(h),
+        "uts": hostsecurity.uts_mode(h),
+        "ipc": hostsecurity.ipc_mode(h),
+        "cgroup": "private" if hostsecurity.cgroupns_mode(h, cgroup2) == "private" else "host",
+    }
+    out: list[dict[str, str]] = []
+    for kind in ("pid", "mount", "uts", "ipc", "network", "cgroup"):
+        mode = modes.get(kind, "")
+        if kind in joins:
+            out.append({"type": kind, "path": joins[kind]})
+        elif mode != "host":
+            out.append({"type": kind})
+    return out
 
 
 def resources(c: Container) -> dict[str, Any]:
