@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := git busybox-static runc tini mmdebstrap iproute2 procps python3-venv nftables skopeo umoci docker-registry apache2-utils chromium-headless-shell
+APT_PACKAGES := git busybox-static runc tini libseccomp2 mmdebstrap iproute2 procps python3-venv nftables skopeo umoci docker-registry apache2-utils chromium-headless-shell
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install apt venv demo test test-unit test-integration test-slow lint bench clean
