@@ -97,10 +97,12 @@ def _set_up_system(cfg: ContainerConfig, plan: rootfs.RootfsPlan) -> None:
         netdev.set_up("lo")
     if cfg.hostname:
         syscalls.sethostname(cfg.hostname)
-    rootfs.setup(LinuxSyscalls(), plan)
+    # Before the rootfs: /proc/sys is read-only in the container. The host's /proc
+    # still answers for our namespaces (net.* and kernel.shm* follow the writer's).
     for key, value in cfg.sysctl.items():
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    rootfs.setup(LinuxSyscalls(), plan)
     if cfg.process.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(cfg.process.oom_score_adj))

@@ -266,6 +266,7 @@ class ContainerService:
             mounting.mount_all(self.images.rootfs_mounts(c.snapshot_key), paths.rootfs)
         files = self._files_dir(c.id)
         write_etc_files(files, c)
+        hostsecurity.prepare_shm(c.host, files)  # --ipc shareable: /dev/shm on the host
         user = resolve_user(paths.rootfs, c.config.user, c.host.extra.get("GroupAdd") or [])
         volume_mounts = self.mounts.prepare(c, paths.rootfs)  # volumes, copy-up, -v dirs
         spec = specgen.generate(
@@ -277,7 +278,7 @@ class ContainerService:
                 self.cgroup_parent,
                 self.init_binary,
                 mounts=volume_mounts,
-                joins=hostsecurity.namespace_joins(c.host, self.get),
+                joins=hostsecurity.namespace_joins(c.host, self.get, self._files_dir),
                 cgroup2=CGROUP2,
             )
         )
@@ -290,6 +291,7 @@ class ContainerService:
         if os.path.ismount(paths.rootfs):
             mounting.unmount(paths.rootfs)
         shutil.rmtree(paths.bundle, ignore_errors=True)
+        hostsecurity.release_shm(self._files_dir(c.id))
         self.mounts.release(c)
         if self.network is not None:
             self.network.teardown(c.id)

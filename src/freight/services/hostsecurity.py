@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from freight.errors import Conflict, InvalidArgument
+from freight.linux import syscalls
 from freight.services import seccompprofile
 from freight.services.model import Container, HostSettings
 
@@ -308,8 +309,11 @@ def validate(host: HostSettings, hostname: str) -> list[str]:
     return []
 
 
-def namespace_joins(host: HostSettings, lookup: Callable[[str], Container]) -> dict[str, str]:
-    """/proc paths of the namespaces --ipc/--pid container:X join, checked at start (moby's words)."""
+def namespace_joins(
+    host: HostSettings, lookup: Callable[[str], Container], files_dir: Callable[[str], Path]
+) -> dict[str, str]:
+    """/proc paths of the namespaces --ipc/--pid container:X join, checked at start (moby's
+    words); "shm" is the donor's host-side /dev/shm (see `prepare_shm`)."""
     joins = {}
     if donor_ref := container_ref(ipc_mode(host)):
         donor = lookup(donor_ref)
@@ -320,9 +324,42 @@ def namespace_joins(host: HostSettings, lookup: Callable[[str], Container]) -> d
                 "non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
             )
         joins["ipc"] = f"/proc/{donor.state.pid}/ns/ipc"
+        if ipc_mode(donor.host) == "shareable":
+            joins["shm"] = str(shared_shm_dir(files_dir(donor.id)))
+        else:
+            joins["shm"] = "/dev/shm"  # the donor shares the host's
     if donor_ref := container_ref(pid_mode(host)):
         donor = lookup(donor_ref)
         if not donor.state.running or not donor.state.pid:
             raise Conflict(f"cannot join PID of a non running container: {donor_ref}")
         joins["pid"] = f"/proc/{donor.state.pid}/ns/pid"
     return joins
+
+
+# a shareable /dev/shm ------------------------------------------------------------
+
+
+def shared_shm_dir(files_dir: Path) -> Path:
+    return files_dir / "shm"
+
+
+def prepare_shm(host: HostSettings, files_dir: Path) -> Path | None:
+    """The host-side tmpfs of a shareable container's /dev/shm (None for other modes).
+
+    Why on the host, as dockerd: a container joining this one's IPC namespace needs
+    the same /dev/shm, and a mount in another mount namespace cannot be bound.
+    """
+    if ipc_mode(host) != "shareable":
+        return None
+    path = shared_shm_dir(files_dir)
+    path.mkdir(mode=0o700, exist_ok=True)
+    if not os.path.ismount(path):
+        flags = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+        syscalls.mount("shm", str(path), "tmpfs", flags, f"mode=1777,size={shm_size(host)}")
+    return path
+
+
+def release_shm(files_dir: Path) -> None:
+    path = shared_shm_dir(files_dir)
+    if os.path.ismount(path):
+        syscalls.umount(str(path), syscalls.MNT_DETACH)

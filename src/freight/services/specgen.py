@@ -212,7 +212,7 @@ def capabilities(add: list[str], drop: list[str]) -> list[str]:
     return caps
 
 
-def _shm_mount(c: Container, joins: dict[str, str]) -> list[dict[str, Any]]:
+def _shm_mount(c: Container, joins: dict[str, str], files_dir: Path) -> list[dict[str, Any]]:
     """/dev/shm by IPC mode: its own tmpfs, the host's, the donor's, or none."""
     mode = hostsecurity.ipc_mode(c.host)
     if mode == "none":
@@ -220,8 +220,9 @@ def _shm_mount(c: Container, joins: dict[str, str]) -> list[dict[str, Any]]:
     if mode == "host":
         source = "/dev/shm"
     elif hostsecurity.container_ref(mode):
-        # The donor's tmpfs, reached through its init's root (a magic link).
-        source = joins["ipc"].replace("/ns/ipc", "/root/dev/shm")
+        source = joins["shm"]
+    elif mode == "shareable":
+        source = str(hostsecurity.shared_shm_dir(files_dir))
     else:
         size = hostsecurity.shm_size(c.host)
         return [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
@@ -246,7 +247,7 @@ def _mounts(files_dir: Path, c: Container, joins: dict[str, str]) -> list[dict[s
          "options": [*ro, "nosuid", "noexec", "nodev", "relatime"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
-        *_shm_mount(c, joins),
+        *_shm_mount(c, joins, files_dir),
     ]  # fmt: skip
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append(
