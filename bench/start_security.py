@@ -1,0 +1,148 @@
+"""The start-latency cost of seccomp: `freight run --rm busybox true` with and without.
+
+    python bench/start_security.py [--runs 30]
+
+Starts its own freightd on a temp data root (like the tests), bootstraps
+busybox, then times alternately, so drift hits every variant alike:
+
+- default (Docker's seccomp profile, compiled BPF from the runtime's cache)
+- `--security-opt seccomp=unconfined` (no filter)
+- `--security-opt no-new-privileges` (the filter loaded late, just before execve)
+
+and, outside the daemon, the runtime's own steps for the default profile:
+resolve (daemon, caps/arch/kernel), convert (runtime, JSON → Filter), compile
+with libseccomp (a cache miss), cache hit, and the prctl that installs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "src"))
+
+from conftest import cleanup_leftovers, remove_all_containers, start_daemon, stop_daemon  # noqa: E402
+
+FREIGHT = [sys.executable, "-m", "freight.cli.main"]
+VARIANTS = {
+    "default seccomp profile": [],
+    "seccomp=unconfined": ["--security-opt", "seccomp=unconfined"],
+    "default profile + no-new-privileges": ["--security-opt", "no-new-privileges"],
+}
+
+
+def _ms(samples: list[float]) -> str:
+    samples = sorted(samples)
+    p10, p90 = samples[len(samples) // 10], samples[(len(samples) * 9) // 10]
+    return f"median {statistics.median(samples):7.2f} ms   p10 {p10:7.2f}   p90 {p90:7.2f}"
+
+
+def time_runs(env: dict[str, str], runs: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(runs):
+        for name, flags in VARIANTS.items():
+            start = time.perf_counter()
+            proc = subprocess.run([*FREIGHT, "run", "--rm", *flags, "busybox", "true"],
+                                  env=env, capture_output=True)  # fmt: skip
+            samples[name].append((time.perf_counter() - start) * 1000)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed: {proc.stderr.decode()}")
+    return samples
+
+
+def _timed(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def _load_in_child(program: bytes) -> float:
+    from freight.linux import seccomp
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        start = time.perf_counter()
+        seccomp.load_bpf(program)
+        os.write(write, str((time.perf_counter() - start) * 1000).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    value = float(os.read(read, 64))
+    os.close(read)
+    return value
+
+
+def steps(runs: int) -> None:
+    from freight.runtime import seccompspec
+    from freight.services import seccompprofile, specgen
+
+    profile = seccompprofile.default_profile()
+    oci = seccompprofile.resolve(profile, specgen.DEFAULT_CAPS)
+    f = seccompspec.to_filter(oci)
+    assert f is not None
+    print(
+        f"  resolve profile (daemon)        {_ms(_timed(lambda: seccompprofile.resolve(profile, specgen.DEFAULT_CAPS), runs))}"
+    )
+    print(
+        f"  convert to Filter (runtime)     {_ms(_timed(lambda: seccompspec.to_filter(oci), runs))}"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        misses = []
+        for i in range(runs):
+            start = time.perf_counter()
+            seccompspec.program(f, Path(d) / str(i))
+            misses.append((time.perf_counter() - start) * 1000)
+        print(f"  compile with libseccomp (miss)  {_ms(misses)}")
+        program = seccompspec.program(f, Path(d) / "0")
+        print(
+            f"  cached program (hit)            {_ms(_timed(lambda: seccompspec.program(f, Path(d) / '0'), runs))}"
+        )
+    print(
+        f"  prctl(PR_SET_SECCOMP) in child  {_ms([_load_in_child(program) for _ in range(runs)])}"
+    )
+    print(f"  program size: {len(program)} bytes ({len(program) // 8} BPF instructions)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    root = Path(f"/tmp/freight-bench-sec-{secrets.token_hex(4)}")
+    root.mkdir()
+    cgroup_parent = root.name
+    d = start_daemon(root, cgroup_parent)
+    try:
+        boot = d.cli("image", "bootstrap", "busybox", timeout=120)
+        if boot.returncode != 0:
+            raise SystemExit(boot.stderr.decode())
+        time_runs(d.env, 3)  # warm: page cache, the BPF cache, the forkserver
+        results = time_runs(d.env, args.runs)
+        print(f"freight run --rm busybox true ({args.runs} runs each, interleaved)")
+        for name, samples in results.items():
+            print(f"  {name:<36} {_ms(samples)}")
+        base = statistics.median(results["seccomp=unconfined"])
+        added = statistics.median(results["default seccomp profile"]) - base
+        print(f"  seccomp adds (median difference): {added:+.2f} ms")
+        print("steps of the default profile")
+        steps(args.runs)
+    finally:
+        remove_all_containers(d)
+        stop_daemon(d)
+        cleanup_leftovers(root, cgroup_parent)
+
+
+if __name__ == "__main__":
+    main()
