@@ -50,6 +50,9 @@ class DaemonUnreachable(ClientError):
         self.reason = reason
 
 
+_REFUSED = "the daemon closed the connection: it did not accept this client's certificate (--tlscert/--tlskey)"
+
+
 class TlsError(ClientError):
     """The TLS handshake failed, or the daemon refused our certificate."""
 
@@ -66,14 +69,25 @@ class _TlsSocket:
     def __init__(self, sock: Any, host: str) -> None:
         self._sock = sock
         self._host = host
+        self._answered = False
 
     def recv(self, n: int) -> bytes:
         import ssl
 
         try:
-            return self._sock.recv(n)
+            data = self._sock.recv(n)
         except ssl.SSLError as exc:
             raise TlsError(self._host, exc) from None
+        except ConnectionResetError as exc:
+            if self._answered:
+                raise
+            raise TlsError(self._host, exc) from None
+        if not data and not self._answered:
+            # A daemon that drops the connection before any answer refused the
+            # handshake's outcome: with TLS 1.3, its alert may not reach us.
+            raise TlsError(self._host, _REFUSED)
+        self._answered = True
+        return data
 
     def sendall(self, data: bytes) -> None:
         import ssl
