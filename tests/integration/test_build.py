@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import secrets
 import subprocess
 import threading
@@ -430,3 +431,12 @@ def test_a_folder_the_daemon_sees_differently_is_refused(freightd, project) -> N
     with pytest.raises(ApiError, match="not visible to freightd"):
         list(api.build(None, local_context=(str(ctx), "1:1"), quiet=True))
     assert not list((freightd.data_root / "tmp" / "build").glob("ctx-*"))
+
+
+def test_an_image_from_scratch_names_the_host_platform(freightd, project, tags) -> None:
+    ctx = project("FROM scratch\nCOPY Dockerfile /\n")
+    tag = tags()
+    out(docker_build(freightd, "-q", "-t", tag, str(ctx)))
+    image = inspect(freightd, tag)
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    assert (image["Os"], image["Architecture"]) == ("linux", machine)

@@ -484,7 +484,7 @@ class StageBuilder:
 
     def _new_config(self, state: State, entry: HistoryEntry, change: dict[str, Any]) -> ImageConfig:
         config = with_config(state, entry, **change)
-        arch, os_name, variant = platforms.host_platform()
+        os_name, arch, variant = platforms.host_platform()
         return replace(
             config,
             created=entry.created,
@@ -564,7 +564,7 @@ async def settled(fn: Callable[..., T], *args: Any) -> T:
 
 
 def _scratch_state() -> State:
-    arch, os_name, variant = platforms.host_platform()
+    os_name, arch, variant = platforms.host_platform()
     config = ImageConfig(architecture=arch, os=os_name, variant=variant or None)
     return State("", config, [], "scratch")
 
