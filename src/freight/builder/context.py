@@ -147,7 +147,11 @@ def _sockets(directory: str, names: list[str]) -> list[str]:
 
 def discard_workdir(workdir: Path) -> None:
     """Remove a build's work directory, its context view unmounted first."""
-    unmount_views(workdir)
+    view = workdir / "context"
+    if os.path.ismount(view):
+        from freight.services import mounting
+
+        mounting.unmount(view)
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -158,9 +158,8 @@ def _familiar(tag: str) -> str:
 def _check_platform(platform: str) -> None:
     if not platform:
         return
-    wanted = platforms.parse_platform(platform)
-    host = platforms.host_platform()
-    if wanted[:2] != host[:2]:
+    if platforms.is_foreign(platform):
+        host = platforms.host_platform()
         raise InvalidArgument(
             f"platform {platform} is not supported: freight builds for the host's platform "
             f"({platforms.format_platform(host)}) only"

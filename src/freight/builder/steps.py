@@ -570,9 +570,8 @@ def _scratch_state() -> State:
 
 
 def _check_platform(platform: str) -> None:
-    wanted = platforms.parse_platform(platform)
-    host = platforms.host_platform()
-    if wanted[:2] != host[:2]:
+    if platforms.is_foreign(platform):
+        host = platforms.host_platform()
         raise BuildFailed(
             f"FROM --platform={platform}: freight builds for the host's platform "
             f"({platforms.format_platform(host)}) only"

@@ -36,6 +36,11 @@ def parse_platform(text: str) -> tuple[str, str, str]:
     return parts[0], arch, parts[2] if len(parts) == 3 else ""
 
 
+def is_foreign(text: str) -> bool:
+    """Whether `text` names another OS or architecture than this machine's."""
+    return parse_platform(text)[:2] != host_platform()[:2]
+
+
 def format_platform(wanted: tuple[str, str, str]) -> str:
     return "/".join(p for p in wanted if p)
 
