@@ -31,6 +31,7 @@ from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
 from freight.services.commit import thaw_interrupted
 from freight.services.containers import ContainerService
+from freight.services.events import EventBus
 from freight.services.execs import ExecService
 from freight.services.images import ImageService
 from freight.services.networking import start_networking
@@ -93,6 +94,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
     forkserver = ForkServer(cfg.exec_root)
     await asyncio.to_thread(forkserver.start)
     volumes = VolumeService(cfg.data_root / "volumes")
+    events = EventBus()  # one per daemon: every service publishes here, GET /events reads it
     containers = ContainerService(
         meta,
         images,
@@ -102,6 +104,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
         cfg.cgroup_parent,
         forkserver,
         volumes=volumes,
+        events=events,
     )
     await asyncio.to_thread(images.collect_garbage)
     networks = await start_networking(

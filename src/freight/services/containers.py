@@ -36,6 +36,7 @@ from freight.services import hostsecurity, logdrivers, mounting, specgen
 from freight.services import logs as logfile
 from freight.services.clock import now_rfc3339
 from freight.services.containermounts import ContainerMounts
+from freight.services.events import EventBus
 from freight.services.images import ImageService
 from freight.services.model import Container, ContainerConfig, ContainerState, HostSettings
 from freight.services.names import random_name, validate_name
@@ -95,8 +96,11 @@ class ContainerService:
         cgroup_parent: str = "freight",
         forkserver: ForkServer | None = None,
         volumes: VolumeService | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.meta = meta
+        # One bus per daemon (wiring.py); container events go out through `self.events.container`.
+        self.events = events or EventBus()
         self.images = images
         self.data_root = data_root
         self.exec_root = exec_root
