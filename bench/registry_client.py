@@ -1,9 +1,11 @@
 """freight benchmark of the registry client: pull and push of a --size MB
-image in --layers layers against Debian's docker-registry on 127.0.0.1.
+image in --layers layers against a registry on 127.0.0.1: Debian's
+docker-registry (CNCF distribution 2.8, the default) or freight's own
+`freight registry serve` (--server freight).
 
-    python bench/registry_client.py [--size 200] [--layers 5]
+    python bench/registry_client.py [--size 200] [--layers 5] [--server distribution|freight]
 
-Starts its own docker-registry and freightd on temp roots (like the tests),
+Starts its own registries and freightd on temp roots (like the tests),
 writes the image straight into the registry over its HTTP API (random data,
 gzip level 1, so the bytes on the wire are about --size MB), then times:
 
@@ -32,7 +34,10 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from conftest import cleanup_leftovers, start_daemon, stop_daemon  # noqa: E402
 from imagefactory import Factory  # noqa: E402
-from registry_fixtures import start_registry  # noqa: E402
+from registry_fixtures import start_registry as start_distribution  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests" / "integration" / "registry"))
+from registryserver import start_registry as start_freight_registry  # noqa: E402
 
 FREIGHT = [sys.executable, "-m", "freight.cli.main"]
 MB = 1_000_000
@@ -53,16 +58,33 @@ def layer_files(size: int, i: int) -> dict[str, bytes]:
     return {f"data/l{i}/f{j}": secrets.token_bytes(per) for j in range(4)}
 
 
+def wire_bytes(registry_root: Path, layer_digests: list[str]) -> int:
+    """Compressed layer bytes: the size of each layer's blob file, whatever the layout."""
+    wanted = {d.split(":", 1)[1] for d in layer_digests}
+    sizes = {}
+    for f in registry_root.rglob("*"):
+        if f.is_file() and (f.name in wanted or f.parent.name in wanted):
+            sizes[f.parent.name if f.parent.name in wanted else f.name] = f.stat().st_size
+    return sum(sizes.values())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--size", type=int, default=200, help="image size in MB (default 200)")
     ap.add_argument("--layers", type=int, default=5, help="number of layers (default 5)")
+    ap.add_argument(
+        "--server",
+        choices=("distribution", "freight"),
+        default="distribution",
+        help="registry server: Debian's docker-registry (default) or freight registry serve",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: freightd needs namespaces, overlayfs and cgroups")
     run_id = secrets.token_hex(4)
     root = Path(tempfile.mkdtemp(prefix=f"freight-bench-reg-{run_id}-"))
     cgroup_parent = f"freight-bench-{run_id}"
+    start_registry = start_freight_registry if args.server == "freight" else start_distribution
     registry = start_registry(root / "registry")
     other = start_registry(root / "registry-push")
     third = start_registry(root / "registry-skopeo")
@@ -79,11 +101,10 @@ def main() -> None:
         repo = f"bench/{run_id}"
         layer_size = args.size * MB // args.layers
         layers = [(layer_files(layer_size, i), "gzip") for i in range(args.layers)]
-        fac.image(repo, "v1", layers)
+        _, _, _, layer_digests = fac.image(repo, "v1", layers)
         fac.close()
         del layers
-        blobs = root / "registry" / "storage"
-        wire = sum(f.stat().st_size for f in blobs.rglob("data") if f.is_file())
+        wire = wire_bytes(root / "registry", layer_digests)
         ref = f"{registry.host}/{repo}:v1"
         rows = []
         t = timed([*FREIGHT, "pull", ref], env)
@@ -107,7 +128,8 @@ def main() -> None:
             t = timed(["skopeo", "copy", "--dest-tls-verify=false", f"dir:{out}", dest], env)
             rows.append(("skopeo copy from dir (push)", t, wire / MB / t))
         print(
-            f"image: {args.layers} layers, {wire / MB:.0f} MB on the wire; registry {registry.host}"
+            f"image: {args.layers} layers, {wire / MB:.0f} MB on the wire;"
+            f" {args.server} registry at {registry.host}"
         )
         for name, seconds, rate in rows:
             speed = f"{rate:7.1f} MB/s" if rate else ""

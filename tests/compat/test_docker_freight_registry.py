@@ -100,3 +100,38 @@ def test_docker_search_finds_repositories_with_stars(freightd, freight_registry)
     assert [r["Name"] for r in rows] == [name]
     assert rows[0]["StarCount"] == "0"
     ok(freightd.docker("rmi", ref))
+
+
+def test_search_filters_and_limit_with_both_clients(freightd, freight_registry) -> None:
+    """`search --filter stars=N|is-official=` and `--limit`, freight's CLI and docker's,
+    against the hub search of freight's registry (stars given through its own hub store)."""
+    import json
+
+    from freight.registry.hub import Hub
+    from freight.registry.storage import Storage
+
+    prefix = f"filt{secrets.token_hex(3)}"
+    names = [f"{prefix}/starred", f"{prefix}/plain"]
+    for name in names:
+        ok(freightd.docker("tag", "busybox", f"{freight_registry.host}/{name}:v1"))
+        ok(freightd.docker("push", f"{freight_registry.host}/{name}:v1"))
+    hub = Hub(Storage(freight_registry.root))
+    hub.toggle_star(names[0], "alice")
+    hub.toggle_star(names[0], "bob")
+    term = f"{freight_registry.host}/{prefix}"
+    json_rows = []
+    for client in (freightd.cli, freightd.docker):
+        starred = ok(client("search", "--filter", "stars=2", "--format", "{{.Name}}", term))
+        assert starred.split() == [names[0]]
+        both = ok(client("search", "--filter", "is-official=false", "--format", "{{json .}}", term))
+        rows = {json.loads(line)["Name"]: json.loads(line) for line in both.splitlines()}
+        assert set(rows) == set(names) and rows[names[0]]["StarCount"] == "2"
+        json_rows.append(rows)
+        assert len(ok(client("search", "--limit", "1", "--format", "{{.Name}}", term)).split()) == 1
+    assert json_rows[0] == json_rows[1]  # freight prints what docker prints
+    tables = [ok(client("search", term)) for client in (freightd.cli, freightd.docker)]
+    assert tables[0] == tables[1] and tables[0].startswith("NAME ")
+    bad = freightd.cli("search", "--filter", "stars=many", term)
+    assert bad.returncode == 1 and "stars=many" in bad.stderr.decode()
+    for name in names:
+        ok(freightd.docker("rmi", f"{freight_registry.host}/{name}:v1"))

@@ -276,33 +276,39 @@ def search_main(session: Session, argv: list[str]) -> int:
         ).json()
     except ApiError as exc:
         raise CliError(str(exc)) from None
-    fmt = opts["format"]
-    if fmt:
-        from freight.cli.gotemplate import render
+    from freight.cli.formatter import render, resolve_format
 
-        for row in rows:
-            session.out(render(fmt, _search_row(row, True)) + "\n")
-        return 0
-    session.out(f"{'NAME':<30}   {'DESCRIPTION':<45}   STARS     OFFICIAL\n")
-    for row in rows:
-        r = _search_row(row, bool(opts["no_trunc"]))
-        session.out(
-            f"{r['Name']:<30}   {r['Description']:<45}   {r['StarCount']:<9} {r['IsOfficial']}\n"
-        )
+    fmt = resolve_format(opts["format"], SEARCH_TABLE, False)
+    no_trunc = bool(opts["no_trunc"]) or not fmt.startswith("table")
+    session.out(render(fmt, [SearchRow(row, no_trunc) for row in rows], SEARCH_HEADERS))
     return 0
 
 
-def _search_row(row: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
-    desc = str(row.get("description") or "").replace("\n", " ")
-    if not no_trunc and len(desc) > 45:
-        desc = desc[:44] + "…"
-    return {
-        "Name": row.get("name", ""),
-        "Description": desc,
-        "StarCount": row.get("star_count", 0),
-        "IsOfficial": "[OK]" if row.get("is_official") else "",
-        "IsAutomated": "[OK]" if row.get("is_automated") else "",
-    }
+SEARCH_TABLE = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
+SEARCH_HEADERS = {"StarCount": "STARS", "IsOfficial": "OFFICIAL"}
+
+
+class SearchRow:
+    """One search result as docker's CLI shows it: the table says "[OK]" for an
+    official image, `{{json .}}` says "true"/"false" (and StarCount is a string)."""
+
+    def __init__(self, row: dict[str, Any], no_trunc: bool) -> None:
+        desc = str(row.get("description") or "").replace("\n", " ")
+        if not no_trunc and len(desc) > 45:
+            desc = desc[:44] + "…"
+        self.Name = str(row.get("name", ""))
+        self.Description = desc
+        self.StarCount = str(row.get("star_count", 0))
+        self.official = bool(row.get("is_official"))
+        self.IsOfficial = "[OK]" if self.official else ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "Description": self.Description,
+            "IsOfficial": "true" if self.official else "false",
+            "Name": self.Name,
+            "StarCount": self.StarCount,
+        }
 
 
 def manifest_inspect_main(session: Session, argv: list[str]) -> int:
