@@ -94,6 +94,7 @@ def setup_child(
     """Join the container's cgroup and namespaces, fork the process, report its pid."""
     code = 1
     try:
+        init.make_undumpable()  # before the first setns: see init.make_undumpable
         if stdio is not None:
             init.dup_stdio(stdio)
         cgroup.join(os.getpid())

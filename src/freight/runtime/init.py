@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import resource
 import signal
 from dataclasses import dataclass
@@ -18,11 +19,11 @@ from typing import NoReturn
 
 from freight.errors import ExecError
 from freight.linux import capabilities, netdev, seccomp, syscalls
-from freight.linux.seam import LinuxSyscalls
 from freight.runtime import console, rootfs, sync
 from freight.runtime.cgroups import Cgroup
 from freight.runtime.config import ContainerConfig, ProcessConfig
 from freight.runtime.lookup import find_executable
+from freight.runtime.rootfd import RootedSyscalls
 
 
 def report(fd: int, exc: BaseException, what: str) -> None:
@@ -40,6 +41,21 @@ def dup_stdio(stdio: tuple[int, int, int]) -> None:
     for target, fd in enumerate(high):
         os.dup2(fd, target, inheritable=True)
         os.close(fd)
+
+
+PR_SET_DUMPABLE = 4
+
+
+def make_undumpable() -> None:
+    """Hide this process's /proc/<pid>/{exe,fd,root,mem...} from the container.
+
+    Until execve this process runs the host's python; a process of the container
+    (another exec, or one sharing the pid namespace) opening /proc/<pid>/exe
+    could write to the host's interpreter once it is no longer busy (the class
+    of runc's CVE-2019-5736). Non-dumpable, only a ptracer with CAP_SYS_PTRACE
+    on the host may; execve of the container's command resets the flag.
+    """
+    syscalls.prctl(PR_SET_DUMPABLE, 0)
 
 
 def _enter_namespaces(cfg: ContainerConfig) -> None:
@@ -76,6 +92,7 @@ def setup_child(
     code = 1
     sync_fd = channels.sync_fd
     try:
+        make_undumpable()
         if stdio is not None:
             dup_stdio(stdio)
         cgroup.join(os.getpid())
@@ -102,10 +119,28 @@ def _set_up_system(cfg: ContainerConfig, plan: rootfs.RootfsPlan) -> None:
     for key, value in cfg.sysctl.items():
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
-    rootfs.setup(LinuxSyscalls(), plan)
+    rooted = RootedSyscalls(plan.rootfs)
+    try:
+        rootfs.setup(rooted, plan)
+    finally:
+        rooted.close()
     if cfg.process.oom_score_adj is not None:
+        _write_oom_score_adj(cfg, cfg.process.oom_score_adj)
+
+
+def _write_oom_score_adj(cfg: ContainerConfig, value: int) -> None:
+    # A non-dumpable process's /proc/self files belong to the host's root, which a
+    # user namespace does not map: dumpable for this one write (before the
+    # container has a process that could look), as runc does for its uid maps.
+    in_userns = bool(cfg.unshare_flags & syscalls.CLONE_NEWUSER)
+    if in_userns:
+        syscalls.prctl(PR_SET_DUMPABLE, 1)
+    try:
         with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(cfg.process.oom_score_adj))
+            f.write(str(value))
+    finally:
+        if in_userns:
+            syscalls.prctl(PR_SET_DUMPABLE, 0)
 
 
 def switch_user(p: ProcessConfig) -> None:
@@ -169,9 +204,42 @@ def set_up_process(p: ProcessConfig) -> str:
     switch_user(p)
     if p.no_new_privileges:
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
-    os.chdir(p.cwd)
+    enter_cwd(p.cwd)
     os.umask(p.umask if p.umask is not None else 0o022)
     return find_executable(p.args[0], p.path_env())
+
+
+_PROC_LINKS = re.compile(
+    r"^/+proc/+(self|thread-self|\d+)(/+task/+\d+)?/+(fd|cwd|root|map_files)(/|$)"
+)
+
+
+def refuse_proc_cwd(cwd: str) -> None:
+    """A cwd through /proc's fd/cwd/root links is refused before anything is made of it."""
+    if _PROC_LINKS.match(cwd):
+        raise ExecError(
+            f"working directory {cwd!r} is refused: /proc fd, cwd and root links lead "
+            "out of the container",
+            126,
+        )
+
+
+def enter_cwd(cwd: str) -> None:
+    """chdir into the container's `cwd`, refusing one that leads out of its root.
+
+    After pivot_root every symlink resolves inside the root, but a magic link
+    (/proc/self/fd/N of an fd the runtime still holds: runc's CVE-2024-21626)
+    jumps anywhere. getcwd() fails with ENOENT for a cwd the root cannot reach.
+    """
+    refuse_proc_cwd(cwd)
+    os.chdir(cwd)
+    try:
+        here = os.getcwd()
+    except FileNotFoundError:
+        here = ""
+    if not here.startswith("/"):
+        os.chdir("/")
+        raise ExecError(f"working directory {cwd!r} is outside the container's root", 126)
 
 
 def reset_signals() -> None:
@@ -216,6 +284,7 @@ def container_init(cfg: ContainerConfig, plan: rootfs.RootfsPlan, ch: Channels) 
     """PID 1 of the new namespaces: set everything up, report ready, wait for start, exec."""
     ready = False
     try:
+        refuse_proc_cwd(cfg.process.cwd)
         _set_up_system(cfg, plan)
         if cfg.process.terminal:
             console.attach_terminal(cfg.process, ch.console_fd, bind_console=True)
