@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote_plus
 
@@ -27,7 +26,7 @@ from freight.apiserver.router import Router
 from freight.apiserver.streams import HijackedStream
 from freight.dockerapi import stdcopy
 from freight.errors import InvalidArgument, Unavailable
-from freight.services import detachkeys
+from freight.services import containerfilters, detachkeys
 from freight.services.clock import parse_rfc3339
 from freight.services.containers import ContainerService
 from freight.services.logs import LogEntry, LogQuery
@@ -35,7 +34,6 @@ from freight.services.model import Container
 from freight.services.shimio import ShimStdio
 from freight.shimapi import frames
 
-CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 STREAM_IDS = {"stdout": stdcopy.StreamId.STDOUT, "stderr": stdcopy.StreamId.STDERR}
 
 
@@ -72,7 +70,12 @@ class ContainerRoutes:
         # As moby: a status filter implies all; limit -1 (docker-py's default) is no limit.
         show_all = req.query.bool("all") or bool(filters.get("status"))
         limit = req.query.int("limit", 0)
-        found = [c for c in self.containers.list() if _matches(c, filters, self.containers)]
+        found = containerfilters.select(
+            self.containers.list(),
+            filters,
+            containerfilters.context_for(self.containers),
+            self.containers.get,
+        )
         if not show_all and limit <= 0:
             found = [c for c in found if c.state.running]
         if limit > 0:
@@ -242,41 +245,6 @@ async def _discard_input(conn: HijackedStream) -> None:
     with contextlib.suppress(Exception):
         while await conn.read():
             pass
-
-
-def _matches(c: Container, filters: dict[str, list[str]], svc: ContainerService) -> bool:
-    for key, values in filters.items():
-        if not values:
-            continue
-        if not any(_match_one(c, key, v, svc) for v in values):
-            return False
-    return True
-
-
-def _match_one(c: Container, key: str, value: str, svc: ContainerService) -> bool:
-    if key == "status":
-        if value not in CONTAINER_STATES:
-            raise InvalidArgument(f"invalid filter 'status={value}'")
-        return c.state.status == value
-    if key == "name":
-        return re.search(value.lstrip("/"), c.name) is not None
-    if key == "id":
-        return c.id.startswith(value)
-    if key == "label":
-        k, eq, v = value.partition("=")
-        return k in c.config.labels and (not eq or c.config.labels[k] == v)
-    if key == "ancestor":
-        return _is_ancestor(c, value, svc)
-    if key in ("exited",):
-        return c.state.status == "exited" and str(c.state.exit_code) == value
-    raise InvalidArgument(f"invalid filter '{key}'")
-
-
-def _is_ancestor(c: Container, value: str, svc: ContainerService) -> bool:
-    try:
-        return svc.images.resolve(value) == c.image_id
-    except Exception:
-        return c.config.image == value
 
 
 class _AttachSession:

@@ -19,6 +19,7 @@ from pathlib import Path
 from freight.errors import Conflict, FreightError, InvalidArgument
 from freight.oci.digest import Digest
 from freight.oci.image import Manifest
+from freight.services import containerfilters
 from freight.services.clock import parse_rfc3339
 from freight.services.containers import ContainerService
 from freight.services.images import ImageService
@@ -60,30 +61,12 @@ def container_rw_size(containers: ContainerService, cid: str) -> int:
 
 
 def until_time(values: list[str]) -> float | None:
-    if not values:
-        return None
-    value = values[-1]
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
-            return time.time() - float(value[:-1]) * units[value[-1]]
-        if value.replace(".", "", 1).isdigit():
-            return float(value)
-        return parse_rfc3339(value)
-    except (ValueError, IndexError):
-        raise InvalidArgument(f"invalid filter 'until={value}'") from None
+    """docker's `until`: a Go duration before now, a Unix time or an RFC 3339 date."""
+    return containerfilters.until_of({"until": values}, time.time())
 
 
 def _label_ok(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    for item in filters.get("label", []):
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    for item in filters.get("label!", []):
-        key, eq, value = item.partition("=")
-        if key in labels and (not eq or labels[key] == value):
-            return False
-    return True
+    return containerfilters.labels_match(filters, labels)
 
 
 def _check_filters(filters: dict[str, list[str]], allowed: set[str]) -> None:
@@ -105,16 +88,8 @@ def _created(text: str) -> float:
 async def prune_containers(
     containers: ContainerService, filters: dict[str, list[str]]
 ) -> PruneReport:
-    _check_filters(filters, {"until", "label", "label!"})
-    until = until_time(filters.get("until", []))
     report = PruneReport()
-    for c in containers.list():
-        if c.state.running or c.state.status == "removing":
-            continue
-        if until is not None and _created(c.created) >= until:
-            continue
-        if not _label_ok(c.config.labels, filters):
-            continue
+    for c in containerfilters.prunable(containers.list(), filters):
         size = container_rw_size(containers, c.id)
         try:
             await containers.remove(c.id)
