@@ -10,6 +10,8 @@ Layouts (root is normally /sys/fs/cgroup; tests pass a temp dir)::
       pids/<cgroupsPath>/pids.max
       unified/   (hybrid hosts: ignored)
 
+Device rules are the v1 devices controller's files, and on v2 an eBPF
+program attached to the container's directory (`freight.linux.devicebpf`).
 The OCI `resources` are written before the container's first process joins,
 so limits hold from its first instruction. The container gets its own cgroup
 directory mounted read-only at /sys/fs/cgroup (see rootfs), described by
@@ -25,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from freight.errors import InvalidArgument
+from freight.linux import devicebpf
 from freight.oci.runtime_spec import Cpu, DeviceRule, Memory, Resources
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
@@ -95,6 +99,13 @@ def _device_line(rule: DeviceRule) -> str:
     major = "*" if rule.major is None or rule.major < 0 else str(rule.major)
     minor = "*" if rule.minor is None or rule.minor < 0 else str(rule.minor)
     return f"{kind} {major}:{minor} {rule.access or 'rwm'}"
+
+
+def _bpf_rule(rule: DeviceRule) -> devicebpf.Rule:
+    try:
+        return devicebpf.rule_of(rule.allow, rule.type, rule.major, rule.minor, rule.access)
+    except ValueError as e:
+        raise InvalidArgument(f"linux.resources.devices: {e}") from None
 
 
 class V1Cgroup:
@@ -234,6 +245,9 @@ class V2Cgroup:
         if resources.pids_limit is not None:
             limit = resources.pids_limit
             _write(self.path / "pids.max", limit if limit > 0 else "max")
+        if resources.devices:
+            # v2 has no devices controller: the rules become an eBPF program on the cgroup.
+            devicebpf.apply(str(self.path), [_bpf_rule(r) for r in resources.devices])
 
     def _set_memory(self, mem: Memory) -> None:
         if mem.limit is not None:
