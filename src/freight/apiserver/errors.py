@@ -17,9 +17,10 @@ the caller and answered 500.
 """
 
 from freight import errors
-from freight.apiserver.http import Response, json_response
+from freight.apiserver.http import BodyTooLarge, Response, json_response
 
 STATUS_BY_KIND: dict[type[errors.FreightError], int] = {
+    BodyTooLarge: 413,
     errors.InvalidArgument: 400,
     errors.PermissionDenied: 403,
     errors.NotFound: 404,

@@ -36,6 +36,13 @@ disconnects, the handler's task is cancelled, as Go's net/http cancels the
 request context. Hijack requests are exempt, since a half-close there only
 means "stdin is done".
 
+Listeners: `unix:///path`, `tcp://host:port` (TLS when an ssl_context is
+given) and `fd://N`, a socket inherited already listening (systemd socket
+activation; daemon.listeners turns `fd://` into these). TLS connections keep
+writing after the client's close_notify (`_HalfCloseTls`): that alert is how
+a TLS client half-closes (docker's CloseWrite), e.g. at the end of
+`run -i`'s stdin, and the output still has to reach it.
+
 Shutdown (`close`): stop accepting, close idle connections, cancel streaming
 and hijacked exchanges, give ordinary requests `shutdown_grace` seconds, then
 cancel what is left and remove unix socket files.
@@ -52,6 +59,7 @@ import socket
 import ssl
 import stat
 import urllib.parse
+from asyncio import sslproto
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +75,11 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 MAX_HEADER_BYTES = 1024 * 1024  # X-Registry-Auth / X-Registry-Config can be large
+# Request line + headers together, as Go's http.Server (DefaultMaxHeaderBytes, 1 MiB);
+# that bounds the URL too. Tar bodies (build contexts, loads, cp) are streams with
+# their own size limits; a JSON body is read whole, so it has one of its own.
+MAX_JSON_BODY = 16 * 1024 * 1024
+MAX_JSON_DEPTH = 100
 DRAIN_LIMIT = 1024 * 1024
 PIPELINE_LIMIT = 1024 * 1024
 UNIX_SOCKET_MODE = 0o660
@@ -162,14 +175,43 @@ class Query:
         return parse_filters(self.get(key) or "")
 
 
+class BodyTooLarge(errors.InvalidArgument):
+    """A request body over its limit: answered 413."""
+
+
+def _depth(obj: Any) -> int:
+    """How deeply `obj` nests lists and dicts (iterative: the value may be deep)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in value if isinstance(v, dict | list))
+    return deepest
+
+
+def decode_json(data: bytes | str, what: str = "invalid JSON") -> Any:
+    """json.loads, with every failure (also a nesting deeper than MAX_JSON_DEPTH,
+    which would otherwise end in RecursionError) an InvalidArgument."""
+    too_deep = errors.InvalidArgument(f"{what}: nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise errors.InvalidArgument(f"{what}: {exc}") from None
+    if isinstance(value, dict | list) and _depth(value) > MAX_JSON_DEPTH:
+        raise too_deep
+    return value
+
+
 def parse_filters(raw: str) -> dict[str, list[str]]:
     """Decode Docker's JSON filters parameter; both wire shapes, 400 on garbage."""
     if not raw.strip():
         return {}
-    try:
-        decoded = json.loads(raw)
-    except ValueError as exc:
-        raise errors.InvalidArgument(f"invalid filter: {exc}") from None
+    decoded = decode_json(raw, "invalid filter")
     if not isinstance(decoded, dict):
         raise errors.InvalidArgument("invalid filter: filters must be a JSON object")
     result: dict[str, list[str]] = {}
@@ -222,13 +264,27 @@ class Request:
             raise errors.InvalidArgument(
                 f"unsupported Content-Type header ({content_type}): must be 'application/json'"
             )
-        data = await self.body.read()
+        data = await self._read_json_body()
         if not data.strip():
             return default
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise errors.InvalidArgument(f"invalid JSON: {exc}") from None
+        return decode_json(data)
+
+    async def _read_json_body(self) -> bytes:
+        too_large = BodyTooLarge(
+            f"request body is larger than the limit for JSON bodies "
+            f"({MAX_JSON_BODY // (1024 * 1024)} MiB, {MAX_JSON_BODY} bytes)"
+        )
+        length = self.headers.get("content-length")
+        if length is not None and length.strip().isdigit() and int(length) > MAX_JSON_BODY:
+            raise too_large
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.body:
+            size += len(chunk)
+            if size > MAX_JSON_BODY:
+                raise too_large
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 HeaderList = list[tuple[str, str]]
@@ -370,7 +426,13 @@ class _Connection:
         """Answer a malformed request with 4xx when h11 still lets us speak."""
         if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        body = encode_json({"message": str(exc) or "bad request"})
+        message = str(exc) or "bad request"
+        if exc.error_status_hint == 431:
+            message = (
+                f"request line and headers are larger than the limit "
+                f"({MAX_HEADER_BYTES // 1024} KiB, {MAX_HEADER_BYTES} bytes)"
+            )
+        body = encode_json({"message": message})
         headers = [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(body)))]
         with contextlib.suppress(Exception):
             await self._send(h11.Response(status_code=exc.error_status_hint, headers=headers))
@@ -581,6 +643,31 @@ class _Connection:
             await stream.close_write()
 
 
+class _HalfCloseTls(sslproto.SSLProtocol):
+    """asyncio's server-side TLS, except that the client's close_notify is EOF only.
+
+    asyncio answers a close_notify by closing the whole connection, which would
+    cut the output of an attach whose client just ended stdin. Here the read
+    path still reports EOF to the stream, but the shutdown it would start is
+    skipped: the connection closes when the server closes it (or on the
+    client's TCP FIN), and our own close_notify goes out then.
+    """
+
+    _in_read = False
+
+    def _do_read(self) -> None:
+        self._in_read = True
+        try:
+            super()._do_read()
+        finally:
+            self._in_read = False
+
+    def _start_shutdown(self) -> None:
+        if self._in_read:
+            return  # the peer's close_notify: half-closed, we keep writing
+        super()._start_shutdown()
+
+
 @dataclass
 class _Listener:
     url: str
@@ -637,8 +724,10 @@ class ApiServer:
             return await self._listen_unix(rest)
         if sep and scheme == "tcp":
             return await self._listen_tcp(rest)
+        if sep and scheme == "fd" and rest.isdigit():
+            return await self._listen_fd(int(rest))
         raise errors.InvalidArgument(
-            f"unsupported listener {url!r}: want unix:///path or tcp://host:port"
+            f"unsupported listener {url!r}: want unix:///path, tcp://host:port or fd://N"
         )
 
     async def _listen_unix(self, path: str) -> _Listener:
@@ -656,12 +745,31 @@ class ApiServer:
         host, _, port = hostport.rpartition(":")
         if not host or not port.isdigit():
             raise errors.InvalidArgument(f"invalid tcp listener address {hostport!r}")
-        server = await asyncio.start_server(
-            self._on_connect, host.strip("[]"), int(port), ssl=self._ssl
-        )
+        server = await self._start_inet_server(host=host.strip("[]"), port=int(port))
         bound_host, bound_port = server.sockets[0].getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         return _Listener(f"tcp://{shown}:{bound_port}", server)
+
+    async def _listen_fd(self, fd: int) -> _Listener:
+        """A listening socket we inherited (its file, if unix, is its owner's to remove)."""
+        sock = socket.socket(fileno=fd)
+        if sock.family == socket.AF_UNIX:
+            server = await asyncio.start_unix_server(self._on_connect, sock=sock)
+        else:
+            server = await self._start_inet_server(sock=sock)
+        return _Listener(f"fd://{fd}", server)
+
+    async def _start_inet_server(self, **where: Any) -> asyncio.Server:
+        if self._ssl is None:
+            return await asyncio.start_server(self._on_connect, **where)
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.BaseProtocol:
+            reader = asyncio.StreamReader(loop=loop)
+            app = asyncio.StreamReaderProtocol(reader, self._on_connect, loop=loop)
+            return _HalfCloseTls(loop, app, self._ssl, None, server_side=True)
+
+        return await loop.create_server(protocol, **where)
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.closing:

@@ -27,7 +27,12 @@ from typing import BinaryIO, Literal
 
 from freight import errors
 from freight.archive import confine
-from freight.archive.compression import Readable, decompressed, decompression_errors
+from freight.archive.compression import (
+    Compression,
+    Readable,
+    decompressed,
+    decompression_errors,
+)
 from freight.archive.whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, PREFIX
 from freight.oci.digest import CHUNK_SIZE, Digest, sha256_hasher
 
@@ -35,6 +40,11 @@ WhiteoutMode = Literal["overlay", "delete"]
 
 DEFAULT_MAX_ENTRIES = 1 << 20
 DEFAULT_MAX_SIZE = 64 << 30  # uncompressed bytes; stops decompression bombs
+# A compressed layer may not expand more than this many times once past
+# RATIO_GRACE: gzip cannot exceed ~1030:1 even on zeros, so only a crafted
+# zstd/xz/bzip2 stream (a bomb) gets there with real sizes.
+MAX_RATIO = 2000
+RATIO_GRACE = 256 << 20
 
 _XATTR_PAX_PREFIX = "SCHILY.xattr."
 # Failing to set these is not fatal: the filesystem may not support xattrs
@@ -72,12 +82,26 @@ class _StrictTarInfo(tarfile.TarInfo):
             raise _Corrupt(str(e)) from None
 
 
+class _Counted:
+    """The compressed stream, counting what was read (for the expansion ratio)."""
+
+    def __init__(self, stream: BinaryIO | Readable) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data
+
+
 class _Source:
     """The decompressed tar stream: hashed (diff id), counted, bounded."""
 
-    def __init__(self, reader: Readable, max_size: int) -> None:
+    def __init__(self, reader: Readable, max_size: int, compressed: _Counted | None = None):
         self._reader = reader
         self._max_size = max_size
+        self._compressed = compressed
         self._corrupt = decompression_errors()
         self.hasher = sha256_hasher()
         self.size = 0
@@ -90,6 +114,12 @@ class _Source:
         self.size += len(data)
         if self.size > self._max_size:
             raise _LimitExceeded(f"layer is larger than {self._max_size} bytes uncompressed")
+        c = self._compressed
+        if c is not None and self.size > RATIO_GRACE and self.size > c.count * MAX_RATIO:
+            raise _LimitExceeded(
+                f"layer expands more than {MAX_RATIO} times ({c.count} compressed bytes "
+                f"gave {self.size}): refused as a decompression bomb"
+            )
         self.hasher.update(data)
         return data
 
@@ -118,8 +148,9 @@ def apply_layer(
     """
     if privileged is None:
         privileged = os.geteuid() == 0
-    _, reader = decompressed(stream)
-    source = _Source(reader, max_size)
+    counted = _Counted(stream)
+    kind, reader = decompressed(counted)
+    source = _Source(reader, max_size, None if kind is Compression.PLAIN else counted)
     extractor = _Extractor(Path(target), whiteouts, privileged, max_entries)
     try:
         extractor.run(source)

@@ -27,6 +27,10 @@ from freight import errors
 
 # Linux gives up after 40 links (ELOOP); a layer gets the same budget.
 MAX_SYMLINKS = 40
+# Directory levels an entry may name or lead to through symlinks. Deeper trees are
+# no real image's and would make every recursive walk of the snapshot (removal,
+# diff, copy) a RecursionError: Python's limit is 1000 frames.
+MAX_DEPTH = 256
 
 
 def clean_name(name: str, entry: str) -> str | None:
@@ -36,7 +40,12 @@ def clean_name(name: str, entry: str) -> str | None:
     # normpath("/..") is "/", so a climb above the root is visible only in the input.
     if _climbs_out(name):
         raise errors.InvalidArgument(f"layer entry {entry!r}: path escapes the layer root")
-    return posixpath.normpath("/" + name).lstrip("/") or None
+    clean = posixpath.normpath("/" + name).lstrip("/") or None
+    if clean is not None and clean.count("/") >= MAX_DEPTH:
+        raise errors.InvalidArgument(
+            f"layer entry {entry[:200]!r}: path is deeper than {MAX_DEPTH} directories"
+        )
+    return clean
 
 
 def _climbs_out(name: str) -> bool:
@@ -71,6 +80,10 @@ def resolve(root: Path, relative: str, entry: str) -> Path:
             is_link = False
         if not is_link:
             resolved.append(part)
+            if len(resolved) > MAX_DEPTH:
+                raise errors.InvalidArgument(
+                    f"layer entry {entry[:200]!r}: path leads deeper than {MAX_DEPTH} directories"
+                )
             continue
         links += 1
         if links > MAX_SYMLINKS:
