@@ -25,11 +25,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from freight.archive import inroot
+from freight.builder.layercommit import commit_step
 from freight.oci.digest import Digest
 from freight.oci.image import ContainerConfig as OciConfig
 from freight.oci.image import HistoryEntry, ImageConfig, Manifest
 from freight.services import mounting
-from freight.services.commit import write_snapshot_layer
 from freight.services.images import ImageService, NewLayer
 
 BUILD_SNAPSHOT_PREFIX = "build-"
@@ -115,6 +115,7 @@ def filesystem_step(
     None when nothing changed. The caller holds `images.creating()` until stored."""
     key = BUILD_SNAPSHOT_PREFIX + secrets.token_hex(8)
     mounts = images.snapshots.prepare(key, chain_id(images, state))
+    adopted = False
     try:
         with tempfile.TemporaryDirectory(prefix="freight-build-") as tmp:
             target = Path(tmp)
@@ -125,9 +126,11 @@ def filesystem_step(
                 mounting.unmount(target)
         if not _has_entries(images.snapshots.upper_dir(key)):
             return None
-        return write_snapshot_layer(images, key, max_mtime=max_mtime)
+        layer, adopted = commit_step(images, state.config.rootfs_diff_ids, key, [], max_mtime)
+        return layer
     finally:
-        images.snapshots.remove(key)
+        if not adopted:
+            images.snapshots.remove(key)
 
 
 def make_dirs(root: Path, path: str) -> None:

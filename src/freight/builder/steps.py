@@ -32,6 +32,7 @@ from freight.builder import copyfiles
 from freight.builder import dockerfile as parser
 from freight.builder import instructions as ins
 from freight.builder.cache import step_key
+from freight.builder.layercommit import commit_step
 from freight.builder.model import BuildFailed, BuildRequest, Emit, Output, StepEvent, StepFailed
 from freight.builder.runstep import RunSettings, argv_of, finish, run_step
 from freight.builder.stages import PROXY_ARGS, Plan, Stage, stage_ref
@@ -49,7 +50,6 @@ from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.oci import reference as refs
 from freight.oci.image import Healthcheck, HistoryEntry, ImageConfig
 from freight.services.clock import format_ns, now_rfc3339
-from freight.services.commit import write_snapshot_layer
 from freight.services.usergroup import resolve_user
 
 if TYPE_CHECKING:
@@ -353,9 +353,19 @@ class StageBuilder:
         config = self._new_config(state, entry, {})
         c = self.s.containers.get(cid)
 
+        # A kept container (--rm=false) keeps its filesystem: the layer is a copy.
+        in_place = self.s.run_settings.remove or self.s.run_settings.force_remove
+
         def commit() -> State:
             with self.s.images.creating():
-                layer = write_snapshot_layer(self.s.images, c.snapshot_key, stubs, self.s.epoch)
+                layer, _ = commit_step(
+                    self.s.images,
+                    state.config.rootfs_diff_ids,
+                    c.snapshot_key,
+                    stubs,
+                    self.s.epoch,
+                    in_place,
+                )
                 return store(self.s.images, state, config, layer, key)
 
         try:

@@ -33,6 +33,7 @@ from freight.oci.digest import Digest
 from freight.oci.image import ContainerConfig as OciContainerConfig
 from freight.oci.image import Descriptor, HistoryEntry, ImageConfig, Manifest, chain_ids
 from freight.services.clock import now_rfc3339
+from freight.services.events import EventBus
 from freight.services.model import ContainerConfig, ImageSummary
 from freight.snapshots import Mount, OverlaySnapshotter
 
@@ -58,9 +59,14 @@ def host_architecture() -> str:
 
 class ImageService:
     def __init__(
-        self, content: ContentStore, snapshots: OverlaySnapshotter, meta: MetadataStore
+        self,
+        content: ContentStore,
+        snapshots: OverlaySnapshotter,
+        meta: MetadataStore,
+        events: EventBus | None = None,
     ) -> None:
         self.content = content
+        self.events = events or EventBus()  # the daemon's bus (wiring.py)
         self.snapshots = snapshots
         self.meta = meta
         self._unpack_lock = threading.Lock()
@@ -152,10 +158,35 @@ class ImageService:
         if ref.digest:
             raise InvalidArgument("refusing to create a tag with a digest reference")
         self.meta.tag(str(_tagged(ref)), image_id)
+        self.publish_event("tag", image_id, _tagged(ref).familiar_string())
+
+    def publish_event(self, action: str, actor_id: str, name: str, image_id: str = "") -> None:
+        """An image event as dockerd logs it: the image's labels, and `name`.
+
+        `actor_id` is the image id, or the reference for pull/push; `image_id`
+        says whose labels to copy when the actor is a reference.
+        """
+        attrs: dict[str, str] = {}
+        try:
+            labels = self.default_config(image_id or actor_id).labels
+            attrs.update(labels or {})
+        except Exception:  # deleted, or a reference that names nothing here
+            pass
+        attrs["name"] = name
+        self.events.publish("image", action, actor_id, attrs)
 
     def remove(self, name: str, force: bool = False) -> list[dict[str, str]]:
         """Untag or delete, as `docker rmi`: returns Docker's Untagged/Deleted list."""
         image_id = self.resolve(name)
+        result = self._remove(name, image_id, force)
+        for item in result:
+            if "Untagged" in item:
+                self.publish_event("untag", image_id, image_id)
+            if "Deleted" in item:
+                self.publish_event("delete", image_id, image_id)
+        return result
+
+    def _remove(self, name: str, image_id: str, force: bool) -> list[dict[str, str]]:
         tags = self.meta.tags_of(image_id)
         # RepoDigests (name@digest) don't keep an image: removing its last tag
         # removes them too, as in docker.
@@ -295,6 +326,20 @@ class ImageService:
         """Snapshots for these stored layers, bottom first (a pull unpacks layer by
         layer while later ones download); returns the top ChainID."""
         return self._unpack([(layer.digest, layer.diff_id) for layer in layers])
+
+    def adopt_snapshot(self, key: str, diff_ids: list[Digest]) -> str:
+        """Commit active snapshot `key` as the snapshot of the layer stack `diff_ids`
+        (its own layer last) instead of extracting that layer's blob: the caller
+        guarantees the snapshot's upper dir holds what the blob unpacks to (a build
+        step's changes, committed in place). Holds `creating()` until the image
+        exists. If the stack has a snapshot already, `key` is removed. The ChainID."""
+        chain = str(chain_ids(diff_ids)[-1])
+        with self._unpack_lock:
+            if self._snapshot_exists(chain):
+                self.snapshots.remove(key)
+            else:
+                self.snapshots.commit(chain, key)
+        return chain
 
     def _unpack(self, layers: list[tuple[Digest, Digest]]) -> str:
         """Make sure a committed snapshot exists for each layer; return the top ChainID."""

@@ -144,6 +144,9 @@ class OverlaySnapshotter:
                 "UPDATE snapshots SET key = ?, kind = ? WHERE id = ?",
                 (name, Kind.COMMITTED, row.id),
             )
+        # A committed snapshot is never an upper dir again: overlay's work dir (left
+        # by a build step committed in place) is not needed.
+        shutil.rmtree(self._layout.work(row.id), ignore_errors=True)
 
     def remove(self, key: str) -> None:
         """Delete snapshot `key`; Conflict if other snapshots have it as parent."""
