@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from freight.errors import InvalidArgument
-from freight.linux import capabilities, seccomp, syscalls
+from freight.linux import capabilities, seccomp, syscalls, userns
 from freight.linux.mountopts import PROPAGATION, parse_mount_options
 from freight.oci.runtime_spec import (
     Capabilities,
@@ -119,6 +119,8 @@ class ContainerConfig:
     sysctl: dict[str, str]
     propagation: int
     annotations: dict[str, str]
+    # linux.uidMappings/gidMappings: the new user namespace's maps (with a "user" namespace).
+    idmap: userns.IdMap | None = None
 
 
 def _mount_op(m: Mount, bundle: str) -> MountOp:
@@ -194,8 +196,8 @@ def _namespaces(spec: Spec) -> tuple[int, list[tuple[int, str]]]:
         flag = NAMESPACE_FLAGS.get(ns.type)
         if flag is None:
             raise InvalidArgument(f"namespace type {ns.type!r} is not supported")
-        if flag == syscalls.CLONE_NEWUSER:
-            raise InvalidArgument("user namespaces are not supported yet")
+        if flag == syscalls.CLONE_NEWUSER and ns.path:
+            raise InvalidArgument("joining a user namespace by path is not supported")
         if ns.path:
             join.append((flag, ns.path))
         else:
@@ -219,6 +221,7 @@ def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
         raise InvalidArgument(f"rootfsPropagation {propagation!r} is not valid")
     process = process_config(spec.process)
     process.seccomp = seccomp_filter(spec)
+    idmap = id_mappings(spec, flags)
     return ContainerConfig(
         id=container_id,
         bundle=bundle_s,
@@ -238,7 +241,34 @@ def convert(container_id: str, bundle: Path, spec: Spec) -> ContainerConfig:
         # Applied to "/" recursively: the schema's "private" must not leave shared submounts.
         propagation=PROPAGATION[propagation] | syscalls.MS_REC,
         annotations=dict(spec.annotations),
+        idmap=idmap,
     )
+
+
+def _ranges(raw: object, key: str) -> tuple[userns.IdRange, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise InvalidArgument(f"linux.{key} must list at least one mapping with a user namespace")
+    try:
+        out = tuple(userns.IdRange(m["containerID"], m["hostID"], m["size"]) for m in raw)
+    except (KeyError, TypeError) as e:
+        raise InvalidArgument(f"linux.{key}: each mapping needs containerID, hostID, size") from e
+    for r in out:
+        if min(r.inner, r.outer) < 0 or r.size <= 0 or max(r.inner, r.outer) + r.size > 1 << 32:
+            raise InvalidArgument(
+                f"linux.{key}: mapping {r.inner}:{r.outer}:{r.size} is out of range"
+            )
+    return out
+
+
+def id_mappings(spec: Spec, flags: int) -> userns.IdMap | None:
+    """The maps of a new user namespace; maps without one are refused (as runc)."""
+    extra = spec.linux.extra if spec.linux else {}
+    uids, gids = extra.get("uidMappings"), extra.get("gidMappings")
+    if not flags & syscalls.CLONE_NEWUSER:
+        if uids or gids:
+            raise InvalidArgument("user namespace mappings specified, but no user namespace")
+        return None
+    return userns.IdMap(_ranges(uids, "uidMappings"), _ranges(gids, "gidMappings"))
 
 
 def seccomp_filter(spec: Spec) -> seccomp.Filter | None:

@@ -11,7 +11,7 @@ take part, like `create` (see `freight.runtime.sync` for the messages)::
     fork ───────────────────────▶ dup2 stdio (no terminal)
                                   join cgroup (every hierarchy)
                                   setns ipc, uts, net, pid,
-                                        cgroup, then mnt
+                                        cgroup, user, then mnt
                                   fork ───────────────────────▶ (inside the pid ns)
       ◀──── {"type": "pid", "pid": N} ──                        setsid
                                   _exit(0)                      terminal: new PTY from
@@ -45,14 +45,17 @@ from freight.runtime import console, init, sync
 from freight.runtime.cgroups import Cgroup
 from freight.runtime.config import ProcessConfig
 
-# Joined in this order; "mnt" must stay last (see above). "user" and "time" are
-# not created by freight containers, so they are never joined.
+# Joined in this order; "mnt" must stay last (see above). "user" comes after the
+# namespaces the container may share with the host (a joined netns): once in the
+# container's user namespace we have no privilege over those. "time" is never
+# created by freight containers, so it is never joined.
 NAMESPACES: tuple[tuple[str, int], ...] = (
     ("ipc", syscalls.CLONE_NEWIPC),
     ("uts", syscalls.CLONE_NEWUTS),
     ("net", syscalls.CLONE_NEWNET),
     ("pid", syscalls.CLONE_NEWPID),
     ("cgroup", syscalls.CLONE_NEWCGROUP),
+    ("user", syscalls.CLONE_NEWUSER),
     ("mnt", syscalls.CLONE_NEWNS),
 )
 

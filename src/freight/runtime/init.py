@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from freight.errors import ExecError
-from freight.linux import capabilities, netdev, seccomp, syscalls
+from freight.linux import capabilities, netdev, seccomp, syscalls, userns
 from freight.runtime import console, rootfs, sync
 from freight.runtime.cgroups import Cgroup
 from freight.runtime.config import ContainerConfig, ProcessConfig
@@ -65,8 +65,15 @@ def _enter_namespaces(cfg: ContainerConfig) -> None:
     for flag, fd in fds:
         syscalls.setns(fd, flag)
         os.close(fd)
-    if cfg.unshare_flags:
-        syscalls.unshare(cfg.unshare_flags)
+    flags = cfg.unshare_flags
+    if flags & syscalls.CLONE_NEWUSER and cfg.idmap is not None:
+        # After the joins (a namespace of the host's, like the daemon's netns, can't be
+        # joined from inside) and before the other new ones, so the user namespace
+        # owns them: mounts, hostname and /proc are then the container root's to make.
+        userns.unshare_mapped(cfg.idmap)
+        flags &= ~syscalls.CLONE_NEWUSER
+    if flags:
+        syscalls.unshare(flags)
 
 
 @dataclass(frozen=True)

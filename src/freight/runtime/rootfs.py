@@ -108,7 +108,15 @@ def mount_entry(sys: Syscalls, plan: RootfsPlan, m: MountOp) -> None:
         mount_bind(sys, m.source, dest, m.flags)
     else:
         sys.mkdir_all(dest, 0o755)
-        sys.mount(m.source, dest, m.type, m.flags, m.data or None)
+        try:
+            sys.mount(m.source, dest, m.type, m.flags, m.data or None)
+        except PermissionError:
+            if m.type != "sysfs":
+                raise
+            # In a user namespace sysfs mounts only with a network namespace of
+            # that user namespace; with the daemon's (joined) one, bind the host's /sys
+            # as runc does. The spec's nosuid,nodev,noexec keep its locked flags set.
+            mount_bind(sys, "/sys", dest, m.flags | sc.MS_BIND | sc.MS_REC)
     for flag in m.propagation:
         sys.mount(None, dest, None, flag, None)
 

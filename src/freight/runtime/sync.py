@@ -11,7 +11,11 @@ JSON lines to one pipe; the caller only reads::
     cgroup mkdir + limits
     fork ───────────────────────▶ dup2 stdio
                                   join cgroup
-                                  setns(path) / unshare
+                                  setns(path)
+                                  user ns: unshare, a forked
+                                    mapper writes uid/gid_map
+                                    (freight.linux.userns)
+                                  unshare the others
                                   fork ──────────────────────▶ (PID 1)
       ◀──── {"type": "pid", "pid": N} ──
                                   _exit(0)
