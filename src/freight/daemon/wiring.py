@@ -20,6 +20,7 @@ from freight.apiserver.routes_distribution import DistributionRoutes
 from freight.apiserver.routes_exec import ExecRoutes
 from freight.apiserver.routes_images import ImageRoutes
 from freight.apiserver.routes_networks import NetworkRoutes
+from freight.apiserver.routes_observe import ObserveRoutes
 from freight.apiserver.routes_prune import PruneRoutes
 from freight.apiserver.routes_system import SystemRoutes
 from freight.apiserver.routes_volumes import VolumeRoutes
@@ -122,6 +123,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
 
     router = Router()
     ContainerRoutes(containers, cfg.default_runtime).register(router)
+    ObserveRoutes(containers).register(router)  # stats, top, pause, unpause, rename
     image_routes = ImageRoutes(images)
     registries = Registries(
         RegistryOptions(

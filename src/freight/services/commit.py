@@ -22,14 +22,15 @@ import contextlib
 import os
 import secrets
 import tempfile
-import time
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from freight.archive import layers as layer_archive
-from freight.errors import Conflict, FreightError, InvalidArgument, NotFound, Unavailable
+from freight.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from freight.linux.freezer import Freezer
 from freight.oci import mediatypes
 from freight.oci import reference as refs
 from freight.oci.digest import Digest
@@ -207,64 +208,54 @@ def _full_tag(repo_tag: str) -> str:
 
 # --- pausing: the cgroup freezer ---------------------------------------------
 
-
-def freezer_state_file(pid: int) -> Path:
-    """The freezer control of the cgroup process `pid` is in (v1 freezer, or v2)."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        raise Conflict(f"the container's process {pid} is gone") from None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "freezer" in controllers.split(","):
-            return Path("/sys/fs/cgroup/freezer") / path.lstrip("/") / "freezer.state"
-    for line in lines:
-        if line.startswith("0::"):
-            v2 = Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "cgroup.freeze"
-            if v2.exists():
-                return v2
-    raise Unavailable("no cgroup freezer for the container: commit it with --pause=false")
+# Commits in progress per container: the first freezes, the last one out thaws.
+_holds: dict[str, int] = {}
+_holds_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def _frozen(c: Container) -> Iterator[None]:
-    state = freezer_state_file(c.state.pid)
-    v2 = state.name == "cgroup.freeze"
-    state.write_text("1" if v2 else "FROZEN")
+    """The container frozen while the layer is written, as dockerd pauses it.
+
+    A container the user paused stays as it is (already still, and still
+    paused after); one the user pauses during the commit is left paused.
+    """
+    if c.state.status == "paused":
+        yield
+        return
+    freezer = Freezer.of_process(c.state.pid)
+    if freezer is None:
+        raise Unavailable("no cgroup freezer for the container: commit it with --pause=false")
+    with _holds_lock:
+        _holds[c.id] = _holds.get(c.id, 0) + 1
     try:
-        _wait_frozen(state, v2)
+        freezer.freeze(FREEZE_TIMEOUT_S)
         yield
     finally:
-        with contextlib.suppress(OSError):  # the container may have exited meanwhile
-            state.write_text("0" if v2 else "THAWED")
+        with _holds_lock:
+            _holds[c.id] -= 1
+            last = _holds[c.id] == 0
+            if last:
+                del _holds[c.id]
+        if last and c.state.status != "paused":
+            with contextlib.suppress(OSError):  # the container may have exited meanwhile
+                freezer.thaw()
 
 
 def thaw_interrupted(containers: Iterable[Container]) -> None:
-    """At daemon start: a daemon killed while committing left its container frozen."""
+    """At daemon start: a daemon killed while committing left its container frozen.
+
+    Only containers recorded as running are thawed: a paused one is frozen on purpose.
+    """
     for c in containers:
         if c.state.status != "running" or not c.state.pid:
             continue
         try:
-            state = freezer_state_file(c.state.pid)
-            frozen = state.read_text().strip() in ("FROZEN", "FREEZING", "1")
-            if frozen:
-                state.write_text("0" if state.name == "cgroup.freeze" else "THAWED")
-        except (FreightError, OSError):
+            freezer = Freezer.of_process(c.state.pid)
+            if freezer is not None and freezer.frozen():
+                freezer.thaw()
+        except OSError:
             continue
-
-
-def _wait_frozen(state: Path, v2: bool) -> None:
-    # v1: FREEZING until every task has stopped; v2: cgroup.events says frozen 1.
-    deadline = time.monotonic() + FREEZE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if v2:
-            events = (state.parent / "cgroup.events").read_text()
-            if "frozen 1" in events:
-                return
-        elif state.read_text().strip() == "FROZEN":
-            return
-        time.sleep(0.005)
-    raise Unavailable("the container could not be paused for the commit")
 
 
 # --- export ----------------------------------------------------------------

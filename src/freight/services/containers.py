@@ -31,6 +31,7 @@ from freight.errors import (
     InvalidArgument,
     NotFound,
 )
+from freight.linux.freezer import Freezer
 from freight.metadata.store import ContainerRow, MetadataStore
 from freight.services import hostsecurity, logdrivers, mounting, specgen
 from freight.services import logs as logfile
@@ -222,6 +223,8 @@ class ContainerService:
         """Start the container; False when it was running already (HTTP 304)."""
         c = self.get(ref)
         async with self._lock(c.id):
+            if c.state.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
             if c.state.running:
                 return False
             if c.state.status == "removing":
@@ -362,7 +365,19 @@ class ContainerService:
 
     def _signal(self, c: Container, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(c.state.pid, signum)
+            if c.state.pid > 0:  # never 0, our own process group: "restarting" has no pid
+                os.kill(c.state.pid, signum)
+        # As dockerd: a paused container is thawed after a fatal signal, which it
+        # then receives (a v1-frozen task cannot even die of SIGKILL).
+        if c.state.status == "paused" and self._fatal(c, signum):
+            self._thaw(c)
+
+    def _fatal(self, c: Container, signum: int) -> bool:
+        if signum == signals.SIGKILL or not c.config.stop_signal:
+            return True
+        with contextlib.suppress(InvalidArgument):
+            return signum == parse_signal(c.config.stop_signal)
+        return False
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> bool:
         """Stop signal, then SIGKILL after the timeout; False if not running (304)."""
@@ -506,6 +521,66 @@ class ContainerService:
                 yield e
         elif snap.handle is not None:
             snap.handle.close()
+
+    # pause / unpause / rename ---------------------------------------------
+
+    def cgroup_path(self, c: Container) -> str:
+        """The container's cgroup (its spec's cgroupsPath), for stats, top and the freezer."""
+        return f"/{self.cgroup_parent}/{c.id}"
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            if not c.state.running:
+                raise Conflict(f"Container {c.id} is not running")
+            if c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is already paused")
+            if c.state.status == "restarting":
+                raise Conflict(
+                    f"Container {c.id} is restarting, wait until the container is running"
+                )
+            freezer = Freezer.of(self.cgroup_path(c))
+            if freezer is None:
+                raise Conflict(
+                    f"Cannot pause container {c.id}: the container has no cgroup freezer"
+                )
+            await asyncio.to_thread(freezer.freeze)
+            c.state.status = "paused"
+            self._save(c)
+        self.events.container(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            if c.state.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            self._thaw(c)
+
+    def _thaw(self, c: Container) -> None:
+        freezer = Freezer.of(self.cgroup_path(c))
+        with contextlib.suppress(OSError):  # the cgroup is gone with the container
+            if freezer is not None:
+                freezer.thaw()
+        c.state.status = "running"
+        self._save(c)
+        self.events.container(c, "unpause")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        """Docker's rename: the name only (hostname and id stay); DNS follows the name."""
+        if not ref or not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        c = self.get(ref)
+        wanted = new_name if new_name.startswith("/") else "/" + new_name
+        if wanted == "/" + c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        try:
+            name = validate_name(wanted)
+            self._check_name_free(name)
+        except FreightError as e:
+            raise type(e)(f"Error when allocating new name: {e}") from None
+        old, c.name = c.name, name
+        self._save(c)
+        self.events.container(c, "rename", {"oldName": "/" + old})
 
     # bookkeeping ------------------------------------------------------------
 

@@ -92,6 +92,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "Copy files/folders between a container and the local filesystem",
     ),
+    "stats": (
+        "freight.cli.commands.stats",
+        "main",
+        "Display a live stream of container(s) resource usage statistics",
+    ),
+    "top": ("freight.cli.commands.top", "main", "Display the running processes of a container"),
+    "pause": (
+        "freight.cli.commands.pause",
+        "pause_main",
+        "Pause all processes within one or more containers",
+    ),
+    "unpause": (
+        "freight.cli.commands.pause",
+        "unpause_main",
+        "Unpause all processes within one or more containers",
+    ),
+    "rename": ("freight.cli.commands.pause", "rename_main", "Rename a container"),
 }
 
 # Management commands: "freight image ls" -> COMMANDS["images"], etc.
@@ -127,6 +144,11 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                     "diff",
                     "export",
                     "cp",
+                    "stats",
+                    "top",
+                    "pause",
+                    "unpause",
+                    "rename",
                 )  # fmt: skip
             },
             "prune": (
