@@ -79,14 +79,15 @@ def _stdin(data: bytes | None) -> dict:
     return {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
 
 
-def start_daemon(root: Path, cgroup_parent: str) -> Freightd:
+def start_daemon(root: Path, cgroup_parent: str, *extra: str) -> Freightd:
+    """A freightd on `root`; `extra`: more flags (e.g. --live-restore)."""
     sock = root / "freight.sock"
     log = root / "freightd.log"
     args = [
         sys.executable, "-m", "freight.daemon.main", "-H", f"unix://{sock}",
         "--data-root", str(root / "data"), "--exec-root", str(root / "run"),
         "--cgroup-parent", cgroup_parent, "--log-level", "debug",
-        *network_flags(cgroup_parent),
+        *network_flags(cgroup_parent), *extra,
     ]  # fmt: skip
     with open(log, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)

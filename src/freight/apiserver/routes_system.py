@@ -8,6 +8,7 @@ import os
 import platform
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from freight.dockerapi import versions
 from freight.errors import Unavailable
 from freight.services.containers import ContainerService
 from freight.services.images import ImageService, host_architecture
+from freight.services.registries import Registries
 
 NOT_A_SWARM_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
@@ -42,6 +44,8 @@ class SystemRoutes:
     runtimes: dict[str, str]  # name -> path
     cgroup_version: str
     daemon_id: str
+    registries: Registries | None = None  # their options change on SIGHUP
+    live_restore: Callable[[], bool] = lambda: False  # the daemon's setting now
 
     def register(self, r: Router) -> None:
         r.add("GET", "/_ping", self.ping)
@@ -115,7 +119,7 @@ class SystemRoutes:
             "NFd": len(os.listdir("/proc/self/fd")),
             "NGoroutines": 0,
             "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "LoggingDriver": "json-file",
+            "LoggingDriver": self.containers.log_defaults.driver,
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": self.cgroup_version,
             "NEventsListener": 0,
@@ -125,11 +129,7 @@ class SystemRoutes:
             "OSType": "linux",
             "Architecture": uname.machine,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {
-                "IndexConfigs": {},
-                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                "Mirrors": [],
-            },
+            "RegistryConfig": self._registry_config(),
             "NCPU": os.cpu_count() or 1,
             "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "GenericResources": None,
@@ -151,7 +151,7 @@ class SystemRoutes:
                 "Error": "",
                 "RemoteManagers": None,
             },  # fmt: skip
-            "LiveRestoreEnabled": True,
+            "LiveRestoreEnabled": self.live_restore(),
             "Isolation": "",
             "InitBinary": "",
             "ContainerdCommit": {"ID": ""},
@@ -159,6 +159,23 @@ class SystemRoutes:
             "InitCommit": {"ID": ""},
             "SecurityOptions": [],
             "Warnings": None,
+        }
+
+    def _registry_config(self) -> dict[str, Any]:
+        """Docker's shape: CIDRs apart from named hosts, mirrors with a final slash."""
+        opts = self.registries.options if self.registries is not None else None
+        insecure = list(opts.insecure) if opts else []
+        cidrs = [i for i in insecure if "/" in i and "://" not in i]
+        mirrors = [m.rstrip("/") + "/" for m in (opts.mirrors if opts else [])]
+        index = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True,
+                               "Official": True}}  # fmt: skip
+        for name in insecure:
+            if name not in cidrs:
+                index[name] = {"Name": name, "Mirrors": [], "Secure": False, "Official": False}
+        return {
+            "IndexConfigs": index,
+            "InsecureRegistryCIDRs": [*cidrs, "127.0.0.0/8"],
+            "Mirrors": mirrors,
         }
 
     async def swarm(self, req: Request) -> AnyResponse:

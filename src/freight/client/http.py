@@ -62,9 +62,9 @@ class TlsError(ClientError):
 
 
 class _TlsSocket:
-    """An SSLSocket whose TLS failures (a refused client certificate arrives at the
-    first read under TLS 1.3) surface as TlsError, and whose half-close is a no-op:
-    an SSLSocket cannot send EOF and keep reading, so the exchange ends by close."""
+    """A TLS connection (client.tlsstream) whose TLS failures (a refused client
+    certificate arrives at the first read under TLS 1.3) surface as TlsError;
+    ``shutdown(SHUT_WR)`` sends close_notify and reading goes on (stdin's end)."""
 
     def __init__(self, sock: Any, host: str) -> None:
         self._sock = sock
@@ -98,7 +98,7 @@ class _TlsSocket:
             raise TlsError(self._host, exc) from None
 
     def shutdown(self, how: int) -> None:
-        pass
+        self._sock.shutdown(how)
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -437,7 +437,9 @@ class EngineClient:
             raise DaemonUnreachable(self.host, str(exc)) from None
         raw.settimeout(self.timeout)
         try:
-            return _TlsSocket(self._ssl_context.wrap_socket(raw, server_hostname=name), self.host)
+            from freight.client.tlsstream import TlsStream
+
+            return _TlsSocket(TlsStream(raw, self._ssl_context, name), self.host)
         except (ssl.SSLError, ssl.CertificateError) as exc:
             raw.close()
             raise TlsError(self.host, exc) from None

@@ -1,6 +1,9 @@
 """freightd's settings: command-line flags after dockerd's, and a JSON config
 file like daemon.json. A flag given on the command line wins over the file;
 a key set in both the file and a flag is an error, as in dockerd.
+
+`from_args` is also what SIGHUP runs again (daemon.reload): the same flags,
+the file read anew.
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ FILE_KEYS = {
     "tlscert": "tlscert",
     "tlskey": "tlskey",
     "group": "group",
+    # lifecycle (daemon.main, daemon.reload)
+    "live-restore": "live_restore",
+    "shutdown-timeout": "shutdown_timeout",
+    "log-driver": "log_driver",
+    "log-opts": "log_opts",
+    "seccomp-profile": "seccomp_profile",
+    "userns-remap": "userns_remap",
 }
 
 
@@ -67,6 +77,14 @@ class DaemonConfig:
     tlscert: str | None = None
     tlskey: str | None = None
     group: str | None = None  # of the unix socket; None: "freight" if it exists, else root
+    # Containers keep running while the daemon is down (stop, restart, upgrade);
+    # without it a stop stops them (their stop signal, then SIGKILL).
+    live_restore: bool = False
+    shutdown_timeout: int = 15  # dockerd's default; seconds for the containers to stop
+    log_driver: str = "json-file"  # default of new containers
+    log_opts: dict[str, str] = field(default_factory=dict)
+    seccomp_profile: str | None = None  # a profile file for every container; None: Docker's
+    userns_remap: str = ""  # default, USER[:GROUP] or UID[:GID] (services.userns); "": none
 
     @property
     def pid_path(self) -> Path:
@@ -96,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-downloads", type=int, metavar="N",
                    help="maximum concurrent layer downloads per pull (default 3)")  # fmt: skip
     _remote_flags(p)
+    _lifecycle_flags(p)
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -116,8 +135,29 @@ def _remote_flags(p: argparse.ArgumentParser) -> None:
                    help="group of the unix socket (default freight if it exists, else root)")  # fmt: skip
 
 
+def _lifecycle_flags(p: argparse.ArgumentParser) -> None:
+    from freight.daemon.listeners import parse_bool
+
+    p.add_argument("--live-restore", nargs="?", const=True, type=parse_bool, metavar="BOOL",
+                   help="keep containers running while the daemon is down")  # fmt: skip
+    p.add_argument("--shutdown-timeout", type=int, metavar="SECONDS",
+                   help="time for containers to stop when the daemon stops (default 15)")  # fmt: skip
+    p.add_argument("--log-driver", help="default log driver of containers (default json-file)")
+    p.add_argument("--log-opt", action="append", dest="log_opts", metavar="KEY=VALUE",
+                   help="default log driver option (repeatable)")  # fmt: skip
+    p.add_argument("--seccomp-profile", metavar="PATH",
+                   help="seccomp profile of containers (default: Docker's default profile)")  # fmt: skip
+    p.add_argument("--userns-remap", metavar="default|USER[:GROUP]|UID[:GID]",
+                   help="run containers in a user namespace on the user's /etc/subuid, /etc/subgid ids")  # fmt: skip
+
+
 def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
     args = parser().parse_args(argv)
+    return from_args(args), args
+
+
+def from_args(args: argparse.Namespace) -> DaemonConfig:
+    """The settings of parsed flags plus the config file (read now)."""
     cfg = DaemonConfig()
     from_file = _read_file(Path(args.config_file)) if args.config_file else {}
     for key, attr in FILE_KEYS.items():
@@ -130,7 +170,8 @@ def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
         value = flag_value if flag_value is not None else from_file.get(key)
         if value is not None:
             setattr(cfg, attr, _coerce(attr, value))
-    return cfg, args
+    _check(cfg)
+    return cfg
 
 
 def _read_file(path: Path) -> dict:
@@ -152,7 +193,24 @@ def _read_file(path: Path) -> dict:
     return raw
 
 
+def _check(cfg: DaemonConfig) -> None:
+    if cfg.log_level not in LOG_LEVELS:
+        raise InvalidArgument(f"invalid log-level {cfg.log_level!r}: want one of {LOG_LEVELS}")
+    if not isinstance(cfg.live_restore, bool):
+        raise InvalidArgument(f"live-restore: want true or false, not {cfg.live_restore!r}")
+    for name in ("shutdown_timeout", "max_concurrent_downloads"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidArgument(f"{name.replace('_', '-')}: want a number >= 0, not {value!r}")
+    for name in ("insecure_registries", "registry_mirrors"):
+        value = getattr(cfg, name)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidArgument(f"{name.replace('_', '-')}: want a list of strings")
+
+
 def _coerce(attr: str, value: object) -> object:
+    if attr == "log_opts":
+        return _log_opts(value)
     if attr in ("data_root", "exec_root", "pidfile"):
         return Path(str(value)).absolute()
     if attr == "group":
@@ -163,3 +221,18 @@ def _coerce(attr: str, value: object) -> object:
         # daemon.json has [{"base": CIDR, "size": N}], the flag base=CIDR,size=N.
         return [p if isinstance(p, str) else f"base={p['base']},size={p['size']}" for p in value]
     return value
+
+
+def _log_opts(value: object) -> dict[str, str]:
+    """--log-opt k=v (a list) or daemon.json's {"k": "v"}."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, list):
+        raise InvalidArgument(f"log-opts: want an object of strings, not {value!r}")
+    opts = {}
+    for item in value:
+        key, sep, val = str(item).partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"invalid --log-opt {item!r}: want KEY=VALUE")
+        opts[key] = val
+    return opts

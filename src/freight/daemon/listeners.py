@@ -14,12 +14,18 @@ The rules, after dockerd:
   which is also dockerd's opt-out since 27.0.
 - Unix sockets are mode 0660, group ``--group``: by default ``freight`` when
   that group exists, else root, as dockerd does with ``docker``.
+- ``-H fd://`` serves on the sockets systemd passed (socket activation,
+  sd_listen_fds(3)): ``LISTEN_PID`` is our pid, ``LISTEN_FDS`` how many,
+  numbered from 3. ``fd://`` takes them all, ``fd://N`` only fd N. They
+  become ``fd://N`` listeners of the API server; TLS applies to the TCP ones.
 """
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from freight.daemon.config import DaemonConfig
 
 DEFAULT_GROUP = "freight"
+SD_LISTEN_FDS_START = 3
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,58 @@ def server_options(cfg: DaemonConfig) -> dict[str, object]:
     tls = tls_settings(cfg.tls, cfg.tlsverify, cfg.tlscacert, cfg.tlscert, cfg.tlskey)
     check_hosts(cfg.hosts, tls, tls_explicitly_off=cfg.tls is False)
     return {"ssl_context": server_ssl_context(tls), "unix_gid": socket_gid(cfg.group)}
+
+
+def activated_hosts(hosts: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    """``hosts`` with ``fd://`` and ``fd://N`` replaced by the inherited sockets' ``fd://N``.
+
+    The LISTEN_* variables are removed from ``environ`` (os.environ by default)
+    so no child inherits them, and the sockets get close-on-exec, as
+    sd_listen_fds(unset_environment=1) does.
+    """
+    if not any(h.startswith("fd://") for h in hosts):
+        return hosts
+    fds = _listen_fds(os.environ if environ is None else environ)
+    out: list[str] = []
+    for host in hosts:
+        if not host.startswith("fd://"):
+            out.append(host)
+            continue
+        wanted = host.removeprefix("fd://")
+        if wanted in ("", "*"):
+            out += [f"fd://{fd}" for fd in fds]
+        elif not wanted.isdigit():
+            raise InvalidArgument(f"invalid -H {host}: want fd:// or fd://N")
+        elif int(wanted) not in fds:
+            raise InvalidArgument(
+                f"-H {host}: too few socket activated files passed in by systemd "
+                f"(have {', '.join(map(str, fds))})"
+            )
+        else:
+            out.append(host)
+    return out
+
+
+def _listen_fds(env: dict[str, str] | os._Environ[str]) -> list[int]:
+    pid, count = env.pop("LISTEN_PID", ""), env.pop("LISTEN_FDS", "")
+    env.pop("LISTEN_FDNAMES", None)
+    if not pid.isdigit() or int(pid) != os.getpid() or not count.isdigit() or not int(count):
+        raise InvalidArgument(
+            "no sockets found via socket activation: make sure the service was started by systemd"
+        )
+    fds = list(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + int(count)))
+    for fd in fds:
+        try:
+            kind = socket.socket(fileno=os.dup(fd))
+        except OSError as exc:
+            raise InvalidArgument(f"socket activation: fd {fd}: {exc.strerror}") from None
+        with kind:
+            listening = kind.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        if not listening:
+            raise InvalidArgument(f"socket activation: fd {fd} is not a listening socket")
+        flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+        fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+    return fds
 
 
 def cert_dir(environ: dict[str, str] | None = None) -> Path:

@@ -1,6 +1,11 @@
 """freightd: the composition root. Reads settings, takes the data-root lock,
 builds the stores and services, serves the Engine API until SIGTERM/SIGINT.
 
+Signals: SIGTERM/SIGINT stop the daemon; without --live-restore the running
+containers are stopped first (daemon.wiring.Daemon.close), with it they keep
+running and the next daemon finds them again. A crash (SIGKILL) leaves them
+running either way. SIGHUP reloads the config file (daemon.reload).
+
 Data-root layout (persistent)::
 
     <data-root>/
@@ -16,6 +21,7 @@ runtime/ (runtime state), containers/<id>/ (bundles, see services.tasks).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import fcntl
 import logging
@@ -73,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(cfg.log_level)
     try:
         # Before the lock and the stores: a bad TLS or -H setup fails at once.
-        from freight.daemon.listeners import server_options
+        from freight.daemon.listeners import activated_hosts, server_options
 
+        cfg.hosts = activated_hosts(cfg.hosts)  # -H fd://: systemd's sockets
         server_options(cfg)
     except FreightError as e:
         print(f"freightd: {e}", file=sys.stderr)
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     lock = DataRootLock(cfg.data_root / "freightd.lock")
     try:
         lock.acquire()
-        return asyncio.run(serve(cfg))
+        return asyncio.run(serve(cfg, args))
     except FreightError as e:
         print(f"freightd: {e}", file=sys.stderr)
         return 1
@@ -93,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         lock.release()
 
 
-async def serve(cfg: DaemonConfig) -> int:
+async def serve(cfg: DaemonConfig, args: argparse.Namespace | None = None) -> int:
+    from freight.daemon.reload import reload
     from freight.daemon.wiring import build
 
     daemon = await build(cfg)
@@ -101,12 +109,17 @@ async def serve(cfg: DaemonConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if args is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload, daemon, args)
     cfg.pid_path.parent.mkdir(parents=True, exist_ok=True)
     cfg.pid_path.write_text(f"{os.getpid()}\n")
-    log.info("freightd %s listening on %s", __version__, ", ".join(cfg.hosts))
+    log.info("freightd %s listening on %s", __version__, ", ".join(daemon.server.addresses))
     try:
         await stop.wait()
-        log.info("shutting down (containers keep running)")
+        if daemon.live_restore:
+            log.info("shutting down (live restore: containers keep running)")
+        else:
+            log.info("shutting down: stopping the running containers")
     finally:
         await daemon.close()
         cfg.pid_path.unlink(missing_ok=True)
@@ -114,8 +127,10 @@ async def serve(cfg: DaemonConfig) -> int:
 
 
 def _setup_logging(level: str) -> None:
+    from freight.daemon.reload import python_level
+
     logging.basicConfig(
-        level={"warn": "WARNING", "fatal": "CRITICAL"}.get(level, level.upper()),
+        level=python_level(level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
