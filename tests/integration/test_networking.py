@@ -287,14 +287,15 @@ def test_daemon_restart_keeps_published_ports(daemon_tools, run_id) -> None:
     root = Path(f"/tmp/freight-test-{run_id}-restart")
     root.mkdir(parents=True)
     cgroup_parent = f"freight-test-{run_id}-restart"
-    d = daemon_tools.start(root, cgroup_parent)
+    # --live-restore: without it a daemon stop stops the containers.
+    d = daemon_tools.start(root, cgroup_parent, "--live-restore")
     try:
         ok(d.cli("image", "bootstrap", "busybox", timeout=120))
         web(d, "keeper", "-p", "127.0.0.1::8080", body="kept")
         port = inspect(d, "keeper")["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
         assert http_get(f"http://127.0.0.1:{port}/index.html").strip() == "kept"
         daemon_tools.stop(d)
-        d = daemon_tools.start(root, cgroup_parent)
+        d = daemon_tools.start(root, cgroup_parent, "--live-restore")
         assert http_get(f"http://127.0.0.1:{port}/index.html").strip() == "kept"
         assert f"127.0.0.1:{port}->8080/tcp" in ok(d.cli("ps", "--format", "{{.Ports}}"))
         # A crash: the container is stopped while no daemon runs; the next one cleans up.
