@@ -151,6 +151,7 @@ class ContainerRoutes:
         keys = detachkeys.parse(q.get("detachKeys") or detachkeys.DEFAULT)
         with_stdin = q.bool("stdin") and c.config.open_stdin and stream
         past = self.containers.logs(c.id, query) if with_logs else None
+        self.containers.events.container(c, "attach")
         # Registered now, before the client gets a chance to start the container:
         # the start then waits for this attach to be on the shim's socket.
         launched = self.containers.launched_future(c.id) if stream else None

@@ -17,6 +17,7 @@ from freight.apiserver.routes_build import BuildRoutes
 from freight.apiserver.routes_commit import CommitRoutes
 from freight.apiserver.routes_containers import ContainerRoutes
 from freight.apiserver.routes_distribution import DistributionRoutes
+from freight.apiserver.routes_events import EventRoutes
 from freight.apiserver.routes_exec import ExecRoutes
 from freight.apiserver.routes_images import ImageRoutes
 from freight.apiserver.routes_networks import NetworkRoutes
@@ -91,11 +92,12 @@ async def build(cfg: DaemonConfig) -> Daemon:
     meta = MetadataStore(cfg.data_root / "metadata.db")
     content = ContentStore(cfg.data_root / "content")
     snapshots = OverlaySnapshotter(cfg.data_root / "snapshots")
-    images = ImageService(content, snapshots, meta)
+    daemon_id = hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:36]
+    events = EventBus(daemon_id=daemon_id)  # one per daemon: services publish, GET /events reads
+    images = ImageService(content, snapshots, meta, events=events)
     forkserver = ForkServer(cfg.exec_root)
     await asyncio.to_thread(forkserver.start)
-    volumes = VolumeService(cfg.data_root / "volumes")
-    events = EventBus()  # one per daemon: every service publishes here, GET /events reads it
+    volumes = VolumeService(cfg.data_root / "volumes", events=events)
     containers = ContainerService(
         meta,
         images,
@@ -142,9 +144,9 @@ async def build(cfg: DaemonConfig) -> Daemon:
     image_routes.register(router)
     VolumeRoutes(volumes).register(router)
     ArchiveRoutes(containers).register(router)
-    ExecRoutes(ExecService(containers)).register(router)
+    ExecRoutes(ExecService(containers, events)).register(router)
+    EventRoutes(events).register(router)
     NetworkRoutes(networks, containers).register(router)
-    daemon_id = hashlib.sha256(str(cfg.data_root).encode()).hexdigest()[:36]
     SystemRoutes(
         containers,
         images,

@@ -131,6 +131,8 @@ def save(images: ImageService, targets: list[SavedImage], out: BinaryIO) -> None
         _add_bytes(tar, "index.json", Index(manifests=index).to_json())
         _add_bytes(tar, "manifest.json", json.dumps(docker_manifest).encode())
         _add_bytes(tar, "oci-layout", LAYOUT_VERSION)
+    for target in targets:
+        images.publish_event("save", target.image_id, target.image_id)
 
 
 def _index_entries(
@@ -329,6 +331,9 @@ def load(images: ImageService, stream: BinaryIO, report: Callable[[str], None]) 
                     cand.config_bytes, cand.layers, cand.tags, cand.manifest_bytes
                 )
                 loaded.append(image_id)
+                for tag in cand.tags:  # as dockerd: a tag event per name, then load
+                    images.publish_event("tag", image_id, _familiar(tag))
+                images.publish_event("load", image_id, image_id)
                 for line in moved:
                     report(line)
                 for tag in cand.tags:

@@ -20,7 +20,11 @@ Types and actions published (docker's): container create/start/die/stop/kill/
 destroy/attach/restart/rename/pause/unpause/exec_create/exec_start/exec_die/
 oom/health_status; image pull/tag/untag/delete/push/import/save/load;
 network create/connect/disconnect/destroy; volume create/mount/unmount/destroy;
-daemon reload.
+daemon reload (`publish_daemon_reload(bus, attributes)`, called on SIGHUP).
+
+Publishing never raises into the caller: an event that cannot be made (a
+broken attribute) is logged and dropped, since an operation that succeeded
+must not fail because its event could not be told.
 
 Readers subscribe on the event loop:
 
@@ -39,6 +43,8 @@ unknown key is InvalidArgument.
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -51,6 +57,8 @@ from freight.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from freight.services.model import Container
+
+log = logging.getLogger(__name__)
 
 BUFFER_SIZE = 1024
 
@@ -221,11 +229,12 @@ class Subscription:
 class EventBus:
     """Publish/subscribe with a replay buffer of the last `BUFFER_SIZE` events."""
 
-    def __init__(self, buffer_size: int = BUFFER_SIZE) -> None:
+    def __init__(self, buffer_size: int = BUFFER_SIZE, daemon_id: str = "") -> None:
         self._lock = threading.Lock()
         self._buffer: deque[Event] = deque(maxlen=buffer_size)
         self._subscribers: list[Subscription] = []
         self._last_ns = 0
+        self.daemon_id = daemon_id  # the Actor ID of daemon events
 
     def publish(
         self,
@@ -234,23 +243,34 @@ class EventBus:
         actor_id: str,
         attributes: Mapping[str, str] | None = None,
         scope: str = "local",
-    ) -> Event:
-        attrs = {str(k): str(v) for k, v in (attributes or {}).items()}
-        with self._lock:
-            # Strictly increasing, so `since=<time of an event>` is exact and order is total.
-            self._last_ns = max(time.time_ns(), self._last_ns + 1)
-            ev = Event(type, action, actor_id, MappingProxyType(attrs), scope, self._last_ns)
-            self._buffer.append(ev)
-            for sub in list(self._subscribers):
-                sub._deliver(ev)
+    ) -> Event | None:
+        """Record and deliver one event; None (logged) if it could not be made."""
+        try:
+            attrs = {str(k): str(v) for k, v in (attributes or {}).items()}
+            with self._lock:
+                # Strictly increasing, so `since=<time of an event>` is exact and order is total.
+                self._last_ns = max(time.time_ns(), self._last_ns + 1)
+                ev = Event(type, action, actor_id, MappingProxyType(attrs), scope, self._last_ns)
+                self._buffer.append(ev)
+                for sub in list(self._subscribers):
+                    sub._deliver(ev)
+        except Exception:
+            log.exception("event %s %s of %s dropped", type, action, actor_id)
+            return None
         return ev
 
-    def container(self, c: Container, action: str, extra: Mapping[str, str] | None = None) -> Event:
+    def container(
+        self, c: Container, action: str, extra: Mapping[str, str] | None = None
+    ) -> Event | None:
         """A container event with labels, image and name as attributes."""
-        attrs = dict(c.config.labels)
-        attrs["image"] = c.config.image or c.image_id
-        attrs["name"] = c.name
-        attrs.update(extra or {})
+        try:
+            attrs = dict(c.config.labels)
+            attrs["image"] = c.config.image or c.image_id
+            attrs["name"] = c.name
+            attrs.update(extra or {})
+        except Exception:
+            log.exception("container event %s dropped", action)
+            return None
         return self.publish("container", action, c.id, attrs)
 
     def subscribe(
@@ -289,3 +309,17 @@ class EventBus:
             and (until_ns is None or ev.time_nano <= until_ns)
             and flt.matches(ev)
         ]
+
+
+def publish_daemon_reload(
+    bus: EventBus, attributes: Mapping[str, str] | None = None
+) -> Event | None:
+    """The `daemon reload` event, after a SIGHUP reloaded the configuration.
+
+    `attributes` are the reloaded settings as dockerd reports them (e.g.
+    "debug": "true", "insecure-registries": "[a b]", "registry-mirrors": "[]");
+    the host name is added as `name`, and the Actor ID is the daemon's id.
+    """
+    attrs = dict(attributes or {})
+    attrs.setdefault("name", socket.gethostname())
+    return bus.publish("daemon", "reload", bus.daemon_id, attrs)

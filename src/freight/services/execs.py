@@ -18,6 +18,7 @@ from dataclasses import replace
 from freight.errors import Conflict, InvalidArgument, NotFound
 from freight.services import detachkeys, specgen
 from freight.services.containers import ContainerService
+from freight.services.events import EventBus
 from freight.services.model import Container, Exec, ExecConfig
 from freight.services.shimio import ShimStdio, send_resize
 from freight.services.tasks import ExitStatus, StdioOptions
@@ -25,8 +26,10 @@ from freight.services.usergroup import resolve_user
 
 
 class ExecService:
-    def __init__(self, containers: ContainerService) -> None:
+    def __init__(self, containers: ContainerService, events: EventBus | None = None) -> None:
         self.containers = containers
+        # exec_create/exec_start/exec_die go out as container events, on the daemon's bus.
+        self.events = events or containers.events
         self._execs: dict[str, Exec] = {}
         containers.on_removed.append(self.forget_container)
 
@@ -39,6 +42,7 @@ class ExecService:
             detachkeys.parse(cfg.detach_keys)
         e = Exec(secrets.token_hex(32), c.id, cfg)
         self._execs[e.id] = e
+        self.events.container(c, f"exec_create: {' '.join(cfg.cmd)}", {"execID": e.id})
         self.containers.tasks.expect_migration()  # the start follows at once, as a rule
         return e
 
@@ -77,6 +81,7 @@ class ExecService:
             if launch.client is not None:
                 stdio = await ShimStdio.adopt(launch.client)
             e.running = True
+            self.events.container(c, f"exec_start: {' '.join(cfg.cmd)}", {"execID": e.id})
             e.pid = await tasks.ready(launch, lambda _key, status: self._exited_with(e, status))
         except BaseException:
             e.running = False
@@ -97,14 +102,25 @@ class ExecService:
 
     def _exited_with(self, e: Exec, status: ExitStatus) -> None:
         e.running = False
+        if e.exit_code is None:
+            self._died(e, status.exit_code)
         e.exit_code = status.exit_code
 
     def record_exit(self, exec_id: str, exit_code: int) -> None:
         """The stdio socket said EXIT: record it now, before the client's stream closes."""
         e = self.get(exec_id)
         if e.exit_code is None:
+            self._died(e, exit_code)
             e.exit_code = exit_code
             e.running = False
+
+    def _died(self, e: Exec, exit_code: int) -> None:
+        """`exec_die` once per exec, by whichever of the two exit reports comes first."""
+        try:
+            c = self.container_of(e)
+        except NotFound:
+            return
+        self.events.container(c, "exec_die", {"execID": e.id, "exitCode": str(exit_code)})
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         e = self.get(exec_id)

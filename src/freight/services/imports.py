@@ -71,10 +71,12 @@ def import_image(
     try:
         with images.creating():
             layer = images.store_layer_stream(stream)
-            return images.create_image([layer], config, tags, history, created)
+            image_id = images.create_image([layer], config, tags, history, created)
     except BaseException:
         images.collect_garbage()  # the layer blob of a refused archive goes too
         raise
+    images.publish_event("import", image_id, image_id)
+    return image_id
 
 
 def _tag_of(repo_tag: str) -> str:

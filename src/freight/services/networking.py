@@ -35,7 +35,8 @@ async def start_networking(
     pools: list[str],
     dns: list[str] | None = None,
 ) -> NetworkService:
-    net = NetworkService(data_root, exec_root, network_config(bridge, bip, pools, dns))
+    cfg = network_config(bridge, bip, pools, dns)
+    net = NetworkService(data_root, exec_root, cfg, events=containers.events)
     net.lookup = containers.get
     net.running_ids = lambda: {c.id for c in containers.list() if c.state.running}
     dns = DnsServer(asyncio.get_running_loop(), net.dns_lookup, net.dns_upstreams)

@@ -40,6 +40,7 @@ from freight.network import firewall, ipam, links, portspec
 from freight.network.dns import DnsServer
 from freight.services import netfiles
 from freight.services.clock import now_rfc3339
+from freight.services.events import EventBus
 from freight.services.model import Container, HostSettings
 from freight.services.netmodel import (
     Attachment,
@@ -102,8 +103,15 @@ class _Live:
 
 
 class NetworkService:
-    def __init__(self, data_root: Path, exec_root: Path, cfg: NetworkConfig) -> None:
+    def __init__(
+        self,
+        data_root: Path,
+        exec_root: Path,
+        cfg: NetworkConfig,
+        events: EventBus | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.events = events or EventBus()  # the daemon's bus (wiring)
         self.state_path = data_root / "network" / "state.json"
         self.netns_dir = exec_root / "netns"
         self.state = State.load(self.state_path)
@@ -281,6 +289,7 @@ class NetworkService:
                     self.dns.remove(n.id)
                 raise
             self._save()
+            self._event(n, "create")
             return n
 
     def _plan_network(self, req: CreateNetwork) -> Network:
@@ -353,6 +362,20 @@ class NetworkService:
             links.delete_link(n.bridge)
             self._apply_firewall()
             self._save()
+            self._event(n, "destroy")
+
+    def _event(self, n: Network, action: str, container_id: str = "") -> None:
+        """dockerd's network events: name and type (the driver), and the container."""
+        attrs = {"name": n.name, "type": n.driver}
+        if container_id:
+            attrs["container"] = container_id
+        self.events.publish("network", action, n.id, attrs)
+
+    def _attachment_events(self, cid: str, cn: ContainerNet, action: str) -> None:
+        for a in cn.attachments:
+            n = next((x for x in self.state.networks if x.id == a.network_id), None)
+            if n is not None:
+                self._event(n, action, cid)
 
     def prune(self, keep: Callable[[Network], bool]) -> list[str]:
         """Remove user networks no container uses (and that `keep` does not protect)."""
@@ -475,6 +498,7 @@ class NetworkService:
                 self._save()
                 raise
             self._save()
+            self._attachment_events(c.id, cn, "connect")
             # bench/network.py reads this line.
             log.info(
                 "network setup of %s took %.1f ms", c.id[:12], (time.perf_counter() - start) * 1000
@@ -692,6 +716,8 @@ class NetworkService:
             if cn is None or not (cn.netns or cn.ports or self.live.get(cid)):
                 return
             had_ports = bool(cn.ports)
+            if cn.netns:
+                self._attachment_events(cid, cn, "disconnect")
             self._drop_live(cid, cn)
             if had_ports:
                 with contextlib.suppress(FreightError):
@@ -748,6 +774,8 @@ class NetworkService:
                     cn.attachments.remove(a)
                     raise
             self._save()
+            if cn.netns:
+                self._event(n, "connect", container.id)
 
     def disconnect(self, ref: str, container: Container, files: Path, force: bool = False) -> None:
         with self.lock:
@@ -764,6 +792,8 @@ class NetworkService:
                 if cn.ports:
                     self._apply_firewall()
             self._save()
+            if cn.netns:
+                self._event(n, "disconnect", container.id)
 
     # DNS and files ----------------------------------------------------------------
 

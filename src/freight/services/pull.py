@@ -158,9 +158,12 @@ class PullService:
     def execute(self, plan: PullPlan, emit: Emit, quiet_status: bool = False) -> str:
         """Download, verify, unpack and tag; `quiet_status` leaves out the final Status line."""
         try:
-            return self._execute(plan, emit, quiet_status)
+            image_id = self._execute(plan, emit, quiet_status)
         finally:
             plan.client.close()
+        ref = plan.ref
+        self.images.publish_event("pull", ref.familiar_string(), ref.familiar_name(), image_id)
+        return image_id
 
     def _execute(self, plan: PullPlan, emit: Emit, quiet_status: bool) -> str:
         ref = plan.ref

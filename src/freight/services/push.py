@@ -68,6 +68,10 @@ class PushService:
                     self._push_one(client, ref, emit)
                 except RegistryError as e:
                     raise _push_error(e, ref) from None
+                image_id = self.images.resolve(str(ref))
+                self.images.publish_event(
+                    "push", ref.familiar_string(), ref.familiar_name(), image_id
+                )
 
     def _push_one(self, client: RegistryClient, ref: refs.Reference, emit: Emit) -> None:
         image_id = self.images.resolve(str(ref))

@@ -42,6 +42,7 @@ from freight.errors import Conflict, InvalidArgument, NotFound
 from freight.linux import syscalls
 from freight.linux.mountopts import parse_mount_options
 from freight.services.clock import now_rfc3339
+from freight.services.events import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ def validate_options(driver: str, options: dict[str, str]) -> None:
 
 
 class VolumeService:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, events: EventBus | None = None) -> None:
         self.root = root
+        self.events = events or EventBus()  # the daemon's bus (wiring.py)
         self.root.mkdir(parents=True, exist_ok=True)
         # Who references a volume (container ids); wired by the daemon.
         self.users: Callable[[str], list[str]] = lambda name: []
@@ -180,7 +182,8 @@ class VolumeService:
                 },
             )
             self._volumes[name] = volume
-            return volume
+        self.events.publish("volume", "create", name, {"driver": driver})
+        return volume
 
     def get(self, name: str) -> Volume:
         with self._lock:
@@ -213,7 +216,8 @@ class VolumeService:
         # that the next start cleans, never a listed volume without content.
         (directory / _META).unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)
-        del self._volumes[name]
+        volume = self._volumes.pop(name)
+        self.events.publish("volume", "destroy", name, {"driver": volume.driver})
 
     # mounting (containers) --------------------------------------------------
 
@@ -235,6 +239,11 @@ class VolumeService:
             holders = self._mounted_by.get(name)
             if holders is None:
                 return
+            if user in holders:
+                volume = self._volumes.get(name)
+                driver = volume.driver if volume is not None else LOCAL_DRIVER
+                attrs = {"driver": driver, "container": user}
+                self.events.publish("volume", "unmount", name, attrs)
             holders.discard(user)
             if holders:
                 return

@@ -86,6 +86,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Show the freight version information",
     ),
     "info": ("freight.cli.commands.system", "info_main", "Display system-wide information"),
+    "events": ("freight.cli.commands.events", "main", "Get real time events from the server"),
     "build": ("freight.cli.commands.build", "build_main", "Build an image from a Dockerfile"),
     "cp": (
         "freight.cli.commands.cp",
@@ -192,6 +193,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
             "df": ("freight.cli.commands.prune", "system_df_main", "Show docker disk usage"),
             "prune": ("freight.cli.commands.prune", "system_prune_main", "Remove unused data"),
             "info": COMMANDS["info"],
+            "events": COMMANDS["events"],
             "dial-stdio": (
                 "freight.cli.commands.context",
                 "dial_stdio_main",
