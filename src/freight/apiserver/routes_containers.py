@@ -23,6 +23,7 @@ from freight.apiserver.http import (
     json_response,
 )
 from freight.apiserver.router import Router
+from freight.apiserver.routes_update import UpdateRoutes
 from freight.apiserver.streams import HijackedStream
 from freight.dockerapi import stdcopy
 from freight.errors import InvalidArgument, Unavailable
@@ -56,6 +57,7 @@ class ContainerRoutes:
         r.add("GET", "/containers/{id}/attach/ws", self.attach_websocket)
         r.add("POST", "/containers/{id}/resize", self.resize)
         r.add("DELETE", "/containers/{id}", self.remove)
+        UpdateRoutes(self.containers).register(r)  # POST /containers/{id}/update
 
     async def create(self, req: Request) -> AnyResponse:
         body = await req.json(default=None)

@@ -254,14 +254,21 @@ class Cpu:
     quota: int | None = None
     period: int | None = None
     cpus: str | None = None
+    mems: str | None = None
 
     @classmethod
     def from_dict(cls, d: JSON) -> Cpu:
-        return cls(d.get("shares"), d.get("quota"), d.get("period"), d.get("cpus"))
+        return cls(d.get("shares"), d.get("quota"), d.get("period"), d.get("cpus"), d.get("mems"))
 
     def to_dict(self) -> JSON:
         return _compact(
-            {"shares": self.shares, "quota": self.quota, "period": self.period, "cpus": self.cpus}
+            {
+                "shares": self.shares,
+                "quota": self.quota,
+                "period": self.period,
+                "cpus": self.cpus,
+                "mems": self.mems,
+            }
         )
 
 
@@ -297,6 +304,7 @@ class Resources:
     cpu: Cpu | None = None
     pids_limit: int | None = None
     devices: list[DeviceRule] = field(default_factory=list)
+    blkio_weight: int | None = None  # blockIO.weight
 
     @classmethod
     def from_dict(cls, d: JSON) -> Resources:
@@ -306,6 +314,7 @@ class Resources:
             cpu=Cpu.from_dict(cpu) if cpu is not None else None,
             pids_limit=pids.get("limit") if pids else None,
             devices=[DeviceRule.from_dict(r) for r in d.get("devices") or []],
+            blkio_weight=(d.get("blockIO") or {}).get("weight"),
         )
 
     def to_dict(self) -> JSON:
@@ -315,6 +324,7 @@ class Resources:
                 "cpu": self.cpu.to_dict() if self.cpu else None,
                 "pids": {"limit": self.pids_limit} if self.pids_limit is not None else None,
                 "devices": [r.to_dict() for r in self.devices] or None,
+                "blockIO": {"weight": self.blkio_weight} if self.blkio_weight else None,
             }
         )
 

@@ -13,9 +13,10 @@ Layouts (root is normally /sys/fs/cgroup; tests pass a temp dir)::
 Device rules are the v1 devices controller's files, and on v2 an eBPF
 program attached to the container's directory (`freight.linux.devicebpf`).
 The OCI `resources` are written before the container's first process joins,
-so limits hold from its first instruction. The container gets its own cgroup
-directory mounted read-only at /sys/fs/cgroup (see rootfs), described by
-`mount_binds()`.
+so limits hold from its first instruction; which file takes which value is
+`linux.cgrouplimits` (the daemon's live `update` writes through it too). The
+container gets its own cgroup directory mounted read-only at /sys/fs/cgroup
+(see rootfs), described by `mount_binds()`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pathlib import Path
 from typing import Protocol
 
 from freight.errors import InvalidArgument
-from freight.linux import devicebpf
-from freight.oci.runtime_spec import Cpu, DeviceRule, Memory, Resources
+from freight.linux import cgrouplimits, devicebpf
+from freight.oci.runtime_spec import DeviceRule, Resources
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
 _V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
@@ -156,36 +157,10 @@ class V1Cgroup:
     def set(self, resources: Resources | None) -> None:
         if resources is None:
             return
-        if resources.memory and (d := self._controller("memory")):
-            self._set_memory(d, resources.memory)
-        if resources.cpu and (d := self._controller("cpu")):
-            self._set_cpu(d, resources.cpu)
-        if resources.cpu and resources.cpu.cpus and (d := self._controller("cpuset")):
-            _write(d / "cpuset.cpus", resources.cpu.cpus)
-        if resources.pids_limit is not None and (d := self._controller("pids")):
-            limit = resources.pids_limit
-            _write(d / "pids.max", limit if limit > 0 else "max")
+        cgrouplimits.apply(cgrouplimits.plan(resources, False, self._controller), self._controller)
         if resources.devices and (d := self._controller("devices")):
             for rule in resources.devices:
                 _write(d / ("devices.allow" if rule.allow else "devices.deny"), _device_line(rule))
-
-    def _set_memory(self, d: Path, mem: Memory) -> None:
-        if mem.limit is not None:
-            _write(d / "memory.limit_in_bytes", mem.limit)
-        # v1's swap file is memory+swap and exists only with swapaccount=1.
-        memsw = d / "memory.memsw.limit_in_bytes"
-        if mem.swap is not None and memsw.exists():
-            _write(memsw, mem.swap)
-        if mem.reservation is not None:
-            _write(d / "memory.soft_limit_in_bytes", mem.reservation)
-
-    def _set_cpu(self, d: Path, cpu: Cpu) -> None:
-        if cpu.shares:
-            _write(d / "cpu.shares", cpu.shares)
-        if cpu.period:  # the period goes first: the kernel checks quota against it
-            _write(d / "cpu.cfs_period_us", cpu.period)
-        if cpu.quota:
-            _write(d / "cpu.cfs_quota_us", cpu.quota)
 
     def join(self, pid: int) -> None:
         for name in self.hierarchies:
@@ -238,39 +213,11 @@ class V2Cgroup:
     def set(self, resources: Resources | None) -> None:
         if resources is None:
             return
-        if resources.memory:
-            self._set_memory(resources.memory)
-        if resources.cpu:
-            self._set_cpu(resources.cpu)
-        if resources.pids_limit is not None:
-            limit = resources.pids_limit
-            _write(self.path / "pids.max", limit if limit > 0 else "max")
+        dir_of = lambda controller: self.path  # noqa: E731 - one directory on v2
+        cgrouplimits.apply(cgrouplimits.plan(resources, True, dir_of), dir_of)
         if resources.devices:
             # v2 has no devices controller: the rules become an eBPF program on the cgroup.
             devicebpf.apply(str(self.path), [_bpf_rule(r) for r in resources.devices])
-
-    def _set_memory(self, mem: Memory) -> None:
-        if mem.limit is not None:
-            _write(self.path / "memory.max", mem.limit if mem.limit > 0 else "max")
-        if mem.swap is not None:
-            # OCI swap is memory+swap (v1 semantics); v2 limits swap alone.
-            if mem.swap < 0 or mem.limit is None or mem.limit < 0:
-                swap: str | int = "max"
-            else:
-                swap = max(mem.swap - mem.limit, 0)
-            _write(self.path / "memory.swap.max", swap)
-        if mem.reservation is not None:
-            _write(self.path / "memory.low", mem.reservation)
-
-    def _set_cpu(self, cpu: Cpu) -> None:
-        if cpu.shares:
-            # runc's mapping of shares [2, 262144] onto weight [1, 10000].
-            _write(self.path / "cpu.weight", 1 + ((cpu.shares - 2) * 9999) // 262142)
-        if cpu.quota or cpu.period:
-            quota = cpu.quota if cpu.quota and cpu.quota > 0 else "max"
-            _write(self.path / "cpu.max", f"{quota} {cpu.period or 100000}")
-        if cpu.cpus:
-            _write(self.path / "cpuset.cpus", cpu.cpus)
 
     def join(self, pid: int) -> None:
         _write(self.path / "cgroup.procs", pid)

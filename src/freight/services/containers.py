@@ -719,6 +719,10 @@ def _realtime_signal(name: str) -> int:
         return int(signals.SIGRTMAX) - int(offset)
     start = int(signals.SIGRTMIN) if base == "MIN" else int(signals.SIGRTMAX)
     return start + int(offset or 0)
+    def save(self, c: Container) -> None:
+        """Store a record changed in place (services.update changes its settings)."""
+        self._save(c)
+
 
 
 def write_etc_files(files: Path, c: Container) -> None:

@@ -690,6 +690,59 @@ class NetworkService:
                 sock.close()
                 log.warning("cannot hold port %s:%d again: %s", p.host_ip, p.host_port, e)
 
+    def republish(self, c: Container, bindings: list[portspec.Binding]) -> None:
+        """`update --publish`: a running container's published ports become `bindings`.
+
+        Mappings that still match a binding stay as they are; the others are
+        released, then the new host ports are held and the firewall rewritten.
+        A port in use (or a firewall failure) puts the old mappings back, so
+        the container is left exactly as it was.
+        """
+        with self.lock:
+            cn = self.state.containers.get(c.id)
+            if cn is None or not cn.netns or not cn.attachments:
+                raise Conflict(
+                    f"cannot change the published ports of container {c.id}: it has no "
+                    "bridge network endpoint (network mode "
+                    f"{cn.mode if cn else 'none'}); stop the container first"
+                )
+            live = self.live.setdefault(c.id, _Live())
+            kept, todo = _match_mappings(cn.ports, bindings)
+            dropped = [p for p in cn.ports if p not in kept]
+            released = [self._release_socket(live, p) for p in dropped]
+            cn.ports = list(kept)
+            added: list[tuple[socket.socket, PortMapping]] = []
+            endpoint = f"{c.name} ({cn.attachments[0].endpoint_id})"
+            try:
+                for b in todo:
+                    sock, port = self._reserve(b, endpoint)
+                    mapping = PortMapping(b.proto, b.host_ip or "0.0.0.0", port, b.container_port)
+                    added.append((sock, mapping))
+                    cn.ports.append(mapping)
+                self._apply_firewall()
+            except BaseException:
+                for sock, _ in added:
+                    sock.close()
+                cn.ports = list(kept) + dropped
+                back = [p for p, held in zip(dropped, released, strict=True) if held]
+                self._reclaim_ports(c.id, ContainerNet(cn.mode, ports=back))
+                with contextlib.suppress(FreightError):
+                    self._apply_firewall()
+                raise
+            live.sockets += [sock for sock, _ in added]
+            self._save()
+
+    def _release_socket(self, live: _Live, p: PortMapping) -> bool:
+        """Close the socket holding mapping `p`; True if there was one."""
+        kind = socket.SOCK_DGRAM if p.proto == "udp" else socket.SOCK_STREAM
+        for sock in list(live.sockets):
+            with contextlib.suppress(OSError):
+                if sock.type == kind and sock.getsockname()[:2] == (p.host_ip, p.host_port):
+                    live.sockets.remove(sock)
+                    sock.close()
+                    return True
+        return False
+
     def _apply_firewall(self) -> None:
         bridges = [
             firewall.BridgeRules(n.bridge, tuple(s for s in (n.subnet, n.subnet6) if s), n.internal)
@@ -846,6 +899,33 @@ def network_mode(host: HostSettings) -> str:
 
 def _no_lookup(ref: str) -> Container:
     raise NotFound(f"No such container: {ref}")
+
+
+def _match_mappings(
+    current: list[PortMapping], wanted: list[portspec.Binding]
+) -> tuple[list[PortMapping], list[portspec.Binding]]:
+    """(current mappings some wanted binding still describes, bindings left to make)."""
+    kept: list[PortMapping] = []
+    todo: list[portspec.Binding] = []
+    for b in wanted:
+        ip = b.host_ip or "0.0.0.0"
+        low, high = b.host_port, b.host_port_end or b.host_port
+        match = next(
+            (
+                p
+                for p in current
+                if p not in kept
+                and p.key == b.key
+                and p.host_ip == ip
+                and (not b.host_port or low <= p.host_port <= high)
+            ),
+            None,
+        )
+        if match is None:
+            todo.append(b)
+        else:
+            kept.append(match)
+    return kept, todo
 
 
 def _port_sort_key(key: str) -> tuple[int, str]:

@@ -330,8 +330,13 @@ def resources(c: Container) -> dict[str, Any]:
         cpu["period"] = h.cpu_period or CPU_PERIOD_US
     if h.cpu_shares > 0:
         cpu["shares"] = h.cpu_shares
-    if cpu:
-        res["cpu"] = cpu
+    cpuset: dict[str, str] = {
+        oci: str(h.extra[key])
+        for key, oci in (("CpusetCpus", "cpus"), ("CpusetMems", "mems"))
+        if h.extra.get(key)
+    }
+    if cpu or cpuset:
+        res["cpu"] = {**cpu, **cpuset}
     if h.pids_limit is not None and h.pids_limit != 0:
         res["pids"] = {"limit": h.pids_limit}
     return res
@@ -344,3 +349,5 @@ def set_network(spec: dict[str, Any], netns: str | None) -> None:
     if netns is not None:
         namespaces.append({"type": "network", "path": netns} if netns else {"type": "network"})
     spec["linux"]["namespaces"] = namespaces
+    if h.extra.get("BlkioWeight"):
+        res["blockIO"] = {"weight": int(h.extra["BlkioWeight"])}

@@ -110,6 +110,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Unpause all processes within one or more containers",
     ),
     "rename": ("freight.cli.commands.pause", "rename_main", "Rename a container"),
+    "update": (
+        "freight.cli.commands.update",
+        "main",
+        "Update configuration of one or more containers",
+    ),
 }
 
 # Management commands: "freight image ls" -> COMMANDS["images"], etc.
@@ -141,6 +146,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
                     "exec",
                     "attach",
                     "port",
+                    "update",
                     "commit",
                     "diff",
                     "export",
