@@ -111,6 +111,11 @@ class _Source:
             data = self._reader.read(size)
         except self._corrupt as e:
             raise _Corrupt(f"{type(e).__name__}: {e}") from None
+        except OSError as e:
+            if e.errno is not None:
+                raise  # a real I/O error of the stream or the disk
+            # bz2 reports a corrupt stream as a bare OSError("Invalid data stream").
+            raise _Corrupt(f"{type(e).__name__}: {e}") from None
         self.size += len(data)
         if self.size > self._max_size:
             raise _LimitExceeded(f"layer is larger than {self._max_size} bytes uncompressed")
@@ -195,8 +200,23 @@ class _Extractor:
                 self._entry(tar, member)
         # Directory times last: writing their children changed them.
         for path, mtime_ns in reversed(self._dir_times):
-            with contextlib.suppress(FileNotFoundError):  # replaced or whited out later
-                os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+            self._set_dir_time(path, mtime_ns)
+
+    def _set_dir_time(self, path: Path, mtime_ns: int) -> None:
+        """utime a directory made earlier, if it still is one.
+
+        A later entry may have replaced a parent with a symlink (even one to a host
+        path): the parent is resolved inside the root again, never followed as is.
+        """
+        rel = path.relative_to(self.root)
+        parent = confine.resolve(self.root, str(rel.parent), str(rel))
+        final = parent / rel.name
+        try:
+            if not stat.S_ISDIR(os.lstat(final).st_mode):
+                return
+            os.utime(final, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # replaced or whited out later
 
     def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = confine.clean_name(member.name, member.name)

@@ -76,7 +76,7 @@ def resolve(root: Path, relative: str, entry: str) -> Path:
         candidate = root.joinpath(*resolved, part)
         try:
             is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # make_parents reports a file parent
             is_link = False
         if not is_link:
             resolved.append(part)

@@ -286,6 +286,7 @@ def _extract_member(
         ) from None
     try:
         existing = _lstat(pfd, name)
+        dir_stays = existing is not None and stat.S_ISDIR(existing.st_mode) and m.isdir()
         if existing is not None:
             is_dir = stat.S_ISDIR(existing.st_mode)
             if opts.no_overwrite_dir_non_dir and is_dir and not m.isdir():
@@ -298,7 +299,7 @@ def _extract_member(
                 )
             if not (is_dir and m.isdir()):
                 _remove(pfd, name, is_dir)
-        _create(tar, m, root_fd, dest, pfd, name, existing is not None and m.isdir())
+        _create(tar, m, root_fd, dest, pfd, name, dir_stays)
         _set_metadata(m, pfd, name, opts)
     finally:
         os.close(pfd)
@@ -343,17 +344,23 @@ def _create(
         if target is None:
             raise errors.InvalidArgument(f"invalid hard link {m.name!r} -> {m.linkname!r}")
         target_path = posixpath.join(dest, target)
-        lfd = open_dir(root_fd, posixpath.dirname(target_path))
         try:
-            os.link(
-                posixpath.basename(target_path),
-                name,
-                src_dir_fd=lfd,
-                dst_dir_fd=pfd,
-                follow_symlinks=False,
-            )
-        finally:
-            os.close(lfd)
+            lfd = open_dir(root_fd, posixpath.dirname(target_path))
+            try:
+                os.link(
+                    posixpath.basename(target_path),
+                    name,
+                    src_dir_fd=lfd,
+                    dst_dir_fd=pfd,
+                    follow_symlinks=False,
+                )
+            finally:
+                os.close(lfd)
+        except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError) as e:
+            # The archive names a link target that is missing or not a file: its fault.
+            raise errors.InvalidArgument(
+                f"invalid hard link {m.name!r} -> {m.linkname!r}: {e.strerror}"
+            ) from None
     elif m.ischr() or m.isblk() or m.isfifo():
         kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
         os.mknod(name, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
