@@ -3,7 +3,8 @@
 Owns: ``--privileged``, ``--security-opt`` (a ``seccomp=FILE`` profile is read
 and sent as its compacted JSON, as docker's CLI does), ``--device``,
 ``--group-add``, ``--sysctl``, ``--ulimit``, ``--oom-score-adj``,
-``--shm-size``, ``--ipc``, ``--pid``, ``--uts``, ``--cgroupns``. Values are
+``--shm-size``, ``--ipc``, ``--pid``, ``--uts``, ``--cgroupns``, ``--userns``,
+``--uidmap``/``--gidmap`` (sent as HostConfig.FreightIDMappings). Values are
 checked with docker's messages when parsed; the daemon checks them again.
 """
 
@@ -78,6 +79,14 @@ def _device(text: str) -> dict[str, str]:
     return {"PathOnHost": src, "PathInContainer": dst or src, "CgroupPermissions": perms}
 
 
+def _idmap(text: str) -> str:
+    """podman's --uidmap/--gidmap CONTAINER:HOST:SIZE (the daemon checks the ranges)."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0:
+        raise ValueError(f"invalid mapping {text!r}: want CONTAINER_ID:HOST_ID:SIZE")
+    return text
+
+
 def security_flags() -> list[Flag]:
     return [
         Flag("cgroupns", "", "string", "Cgroup namespace to use (host|private)"),
@@ -91,6 +100,21 @@ def security_flags() -> list[Flag]:
         Flag("sysctl", "", "list", "Sysctl options", type_name="map", convert=_sysctl),
         Flag("ulimit", "", "list", "Ulimit options", type_name="ulimit", convert=_ulimit),
         Flag("uts", "", "string", "UTS namespace to use"),
+        Flag("userns", "", "string", "User namespace to use (host, auto[:size=N])"),
+        Flag(
+            "uidmap",
+            "",
+            "list",
+            "UID map CONTAINER:HOST:SIZE of the user namespace",
+            convert=_idmap,
+        ),
+        Flag(
+            "gidmap",
+            "",
+            "list",
+            "GID map CONTAINER:HOST:SIZE of the user namespace",
+            convert=_idmap,
+        ),
     ]
 
 
@@ -108,6 +132,9 @@ def _check_modes(opts: dict[str, Any]) -> None:
         raise CliError("--uts: invalid UTS mode")
     if (opts.get("cgroupns") or "") not in ("", "host", "private"):
         raise CliError("--cgroupns: invalid CGROUP mode")
+    userns = opts.get("userns") or ""
+    if userns not in ("", "host", "private") and not userns.startswith("auto"):
+        raise CliError("--userns: invalid USER mode")
 
 
 def security_opts(values: list[str]) -> list[str]:
@@ -163,3 +190,11 @@ def apply_security_flags(opts: dict[str, Any], host: dict[str, Any]) -> None:
             host[key] = opts[flag]
     if opts.get("cgroupns"):
         host["CgroupnsMode"] = opts["cgroupns"]
+    if opts.get("userns"):
+        host["UsernsMode"] = opts["userns"]
+    if opts.get("uidmap") or opts.get("gidmap"):
+        # freight's extension of HostConfig (services.userns); podman's flags
+        host["FreightIDMappings"] = {
+            "UIDMaps": opts.get("uidmap") or [],
+            "GIDMaps": opts.get("gidmap") or [],
+        }

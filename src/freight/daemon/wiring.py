@@ -31,6 +31,7 @@ from freight.daemon.config import DaemonConfig
 from freight.daemon.listeners import server_options
 from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
+from freight.services import userns
 from freight.services.commit import thaw_interrupted
 from freight.services.containers import ContainerService
 from freight.services.events import EventBus
@@ -82,6 +83,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
     runtimes = available_runtimes()
     if cfg.default_runtime not in runtimes:
         raise InvalidArgument(f"default runtime {cfg.default_runtime!r} is not available")
+    remap = await asyncio.to_thread(userns.parse_remap, cfg.userns_remap)  # may add dockremap
     for d in (
         cfg.data_root,
         cfg.exec_root,
@@ -109,6 +111,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
         volumes=volumes,
         events=events,
     )
+    containers.userns_remap = remap
     await asyncio.to_thread(images.collect_garbage)
     networks = await start_networking(
         containers,

@@ -30,6 +30,7 @@ from typing import Any
 
 from freight.errors import Conflict, InvalidArgument, NotFound
 from freight.linux import openat2
+from freight.services import userns
 from freight.services.model import Container, MountPoint
 from freight.services.volumes import VolumeService, validate_name
 
@@ -326,6 +327,8 @@ class ContainerMounts:
             if mp.copy_data:
                 copy_up(rootfs, mp.destination, source)
                 mp.copy_data = False
+            if (idmap := userns.container_map(c.host.extra)) is not None:
+                userns.own_volume(source, idmap)  # its root may create files in it
             return {
                 "destination": mp.destination,
                 "type": "bind",

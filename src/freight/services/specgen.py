@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from freight.linux.capabilities import CAP_NUMBERS
-from freight.services import hostsecurity, seccompprofile
+from freight.linux.userns import IdMap
+from freight.services import hostsecurity, seccompprofile, userns
 from freight.services.model import Container, ExecConfig
 from freight.services.usergroup import ExecUser
 
@@ -80,6 +81,7 @@ class SpecInputs:
     # Namespaces joined from another container (--ipc/--pid container:X): type → path.
     joins: dict[str, str] = field(default_factory=dict)
     cgroup2: bool = False  # the host's cgroups are unified (decides the cgroupns default)
+    idmap: IdMap | None = None  # a user namespace with these maps (services.userns)
 
 
 INIT_PATH = "/sbin/docker-init"
@@ -91,6 +93,8 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
     # A user's mount at /dev/shm or /etc/hosts replaces Docker's default one, as in moby.
     taken = {m["destination"] for m in inputs.mounts}
     defaults = _mounts(inputs.files_dir, c, inputs.joins)
+    if inputs.idmap is not None:
+        defaults = [userns.sysfs_in_userns(m) for m in defaults]
     mounts = [m for m in defaults if m["destination"] not in taken]
     mounts += inputs.mounts
     if c.host.extra.get("Init") and inputs.init_binary is not None:
@@ -278,6 +282,9 @@ def _linux(c: Container, inputs: SpecInputs) -> dict[str, Any]:
         linux["devices"] = [d.oci_device() for d in mapped]
     if sysctl := hostsecurity.sysctls(h):
         linux["sysctl"] = sysctl
+    if inputs.idmap is not None:
+        linux["namespaces"].append({"type": "user"})
+        linux.update(userns.spec_fields(inputs.idmap))
     if not h.privileged:  # Docker: --privileged sees /proc unmasked and writable
         linux["maskedPaths"] = MASKED_PATHS
         linux["readonlyPaths"] = READONLY_PATHS
@@ -330,13 +337,8 @@ def resources(c: Container) -> dict[str, Any]:
         cpu["period"] = h.cpu_period or CPU_PERIOD_US
     if h.cpu_shares > 0:
         cpu["shares"] = h.cpu_shares
-    cpuset: dict[str, str] = {
-        oci: str(h.extra[key])
-        for key, oci in (("CpusetCpus", "cpus"), ("CpusetMems", "mems"))
-        if h.extra.get(key)
-    }
-    if cpu or cpuset:
-        res["cpu"] = {**cpu, **cpuset}
+    if cpu:
+        res["cpu"] = cpu
     if h.pids_limit is not None and h.pids_limit != 0:
         res["pids"] = {"limit": h.pids_limit}
     return res
@@ -349,5 +351,3 @@ def set_network(spec: dict[str, Any], netns: str | None) -> None:
     if netns is not None:
         namespaces.append({"type": "network", "path": netns} if netns else {"type": "network"})
     spec["linux"]["namespaces"] = namespaces
-    if h.extra.get("BlkioWeight"):
-        res["blockIO"] = {"weight": int(h.extra["BlkioWeight"])}
