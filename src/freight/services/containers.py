@@ -35,7 +35,7 @@ from freight.linux.freezer import Freezer
 from freight.metadata.store import ContainerRow, MetadataStore
 from freight.services import hostsecurity, logdrivers, mounting, specgen
 from freight.services import logs as logfile
-from freight.services.clock import now_rfc3339
+from freight.services.clock import now_rfc3339, parse_rfc3339
 from freight.services.containermounts import ContainerMounts
 from freight.services.events import EventBus
 from freight.services.images import ImageService
@@ -201,6 +201,7 @@ class ContainerService:
         self._containers[cid] = c
         if self.network is not None:
             self.network.register(c, req.endpoints)
+        self.events.container(c, "create")
         return c, warnings
 
     def _unused_random_name(self) -> str:
@@ -235,6 +236,7 @@ class ContainerService:
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
             self.tasks.expect_migration()
             await self._start_task(c)
+            self.events.container(c, "start")
             return True
 
     async def _start_task(self, c: Container) -> None:
@@ -303,6 +305,24 @@ class ContainerService:
         if self.network is not None:
             specgen.set_network(spec, self.network.setup(c, files))
         paths.config.write_text(json.dumps(spec, indent=1))
+        self._volume_events(c, "mount")
+
+    def _volume_events(self, c: Container, action: str) -> None:
+        """dockerd's `volume mount` for each volume a starting container mounts."""
+        for mp in c.mounts:
+            if mp.type == "volume" and mp.name:
+                self.events.publish(
+                    "volume",
+                    action,
+                    mp.name,
+                    {
+                        "driver": mp.driver or "local",
+                        "container": c.id,
+                        "destination": mp.destination,
+                        "read/write": "true" if mp.rw else "false",
+                        "propagation": mp.propagation,
+                    },
+                )
 
     def _teardown_bundle(self, c: Container) -> None:
         paths = self.tasks.paths(c.id)
@@ -331,6 +351,7 @@ class ContainerService:
         # Saved first: the bundle holds exit.json, the only other record of the status,
         # so a daemon killed in between still knows it (restore tears the rest down).
         self._save(c)
+        self.events.container(c, "die", _die_attributes(c))
         self._teardown_bundle(c)
         self._wake_exit_waiters(cid, status)
         if c.host.auto_remove:
@@ -375,6 +396,7 @@ class ContainerService:
         self._signal(c, parse_signal(sig))
 
     def _signal(self, c: Container, signum: int) -> None:
+        self.events.container(c, "kill", {"signal": str(signum)})
         with contextlib.suppress(ProcessLookupError):
             if c.state.pid > 0:  # never 0, our own process group: "restarting" has no pid
                 os.kill(c.state.pid, signum)
@@ -410,11 +432,13 @@ class ContainerService:
         except TimeoutError:
             self._signal(c, signals.SIGKILL)
             await wait
+        self.events.container(c, "stop")
         return True
 
     async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         await self.stop(ref, timeout, sig)
         await self.start(ref)
+        self.events.container(self.get(ref), "restart")
 
     # wait -------------------------------------------------------------------
 
@@ -472,6 +496,7 @@ class ContainerService:
             raise Conflict(f"Container {c.id} is not running")
         if c.config.tty:
             await send_resize(self.stdio_socket(c), height, width)
+        self.events.container(c, "resize", {"height": str(height), "width": str(width)})
 
     # remove -----------------------------------------------------------------
 
@@ -492,6 +517,7 @@ class ContainerService:
             self.meta.delete_container(c.id)
             del self._containers[c.id]
             self._locks.pop(c.id, None)
+        self.events.container(c, "destroy")
         if volumes:
             await asyncio.to_thread(self.mounts.remove_anonymous, c.mounts)
         for hook in self.on_removed:
@@ -611,6 +637,17 @@ class ContainerService:
 # pure helpers ---------------------------------------------------------------
 
 
+def _die_attributes(c: Container) -> dict[str, str]:
+    """`die`'s exitCode, and execDuration (whole seconds it ran) as dockerd adds it."""
+    attrs = {"exitCode": str(c.state.exit_code)}
+    try:
+        ran = parse_rfc3339(c.state.finished_at) - parse_rfc3339(c.state.started_at)
+        attrs["execDuration"] = str(max(0, int(ran)))
+    except (ValueError, TypeError):
+        pass
+    return attrs
+
+
 def merge_image_config(req: ContainerConfig, image: ContainerConfig) -> ContainerConfig:
     """Fill what the request leaves unset from the image, as Docker's create does."""
     env_names = {e.split("=", 1)[0] for e in req.env}
@@ -693,6 +730,10 @@ def _realtime_signal(name: str) -> int:
         return int(signals.SIGRTMAX) - int(offset)
     start = int(signals.SIGRTMIN) if base == "MIN" else int(signals.SIGRTMAX)
     return start + int(offset or 0)
+    def save(self, c: Container) -> None:
+        """Store a record changed in place (services.update changes its settings)."""
+        self._save(c)
+
 
 
 def write_etc_files(files: Path, c: Container) -> None:

@@ -82,6 +82,9 @@ class SpecInputs:
     joins: dict[str, str] = field(default_factory=dict)
     cgroup2: bool = False  # the host's cgroups are unified (decides the cgroupns default)
     idmap: IdMap | None = None  # a user namespace with these maps (services.userns)
+    # freightd --seccomp-profile (the profile's JSON, or unconfined): for containers
+    # that choose none; None: Docker's default profile.
+    seccomp_default: str | None = None
 
 
 INIT_PATH = "/sbin/docker-init"
@@ -288,7 +291,7 @@ def _linux(c: Container, inputs: SpecInputs) -> dict[str, Any]:
     if not h.privileged:  # Docker: --privileged sees /proc unmasked and writable
         linux["maskedPaths"] = MASKED_PATHS
         linux["readonlyPaths"] = READONLY_PATHS
-    choice = hostsecurity.security_options(h).seccomp
+    choice = hostsecurity.security_options(h).seccomp or inputs.seccomp_default
     bounding = host_capabilities() if h.privileged else capabilities(h.cap_add, h.cap_drop)
     profile = seccompprofile.container_seccomp(choice, h.privileged, bounding)
     if profile is not None:
@@ -337,10 +340,17 @@ def resources(c: Container) -> dict[str, Any]:
         cpu["period"] = h.cpu_period or CPU_PERIOD_US
     if h.cpu_shares > 0:
         cpu["shares"] = h.cpu_shares
-    if cpu:
-        res["cpu"] = cpu
+    cpuset: dict[str, str] = {
+        oci: str(h.extra[key])
+        for key, oci in (("CpusetCpus", "cpus"), ("CpusetMems", "mems"))
+        if h.extra.get(key)
+    }
+    if cpu or cpuset:
+        res["cpu"] = {**cpu, **cpuset}
     if h.pids_limit is not None and h.pids_limit != 0:
         res["pids"] = {"limit": h.pids_limit}
+    if h.extra.get("BlkioWeight"):
+        res["blockIO"] = {"weight": int(h.extra["BlkioWeight"])}
     return res
 
 
