@@ -15,15 +15,13 @@ event whose attributes are the settings after it, as dockerd's.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import socket
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from freight.daemon.config import DaemonConfig, from_args
 from freight.errors import FreightError
-from freight.services import logdrivers
+from freight.services import events, logdrivers
 from freight.services.registries import Registries, RegistryOptions
 
 if TYPE_CHECKING:
@@ -59,7 +57,7 @@ def reload(daemon: Daemon, args: argparse.Namespace) -> bool:
     updated = replace(current, **{name: getattr(fresh, name) for name in RELOADABLE})
     apply(daemon, updated)
     log.info("SIGHUP: configuration reloaded from %s", args.config_file)
-    daemon.containers.events.publish("daemon", "reload", daemon.daemon_id, attributes(updated))
+    events.publish_daemon_reload(daemon.containers.events, attributes(updated))
     return True
 
 
@@ -89,16 +87,19 @@ def python_level(level: str) -> str:
 
 
 def attributes(cfg: DaemonConfig) -> dict[str, str]:
-    """The event's attributes, in dockerd's spelling (lists as JSON)."""
+    """The event's attributes, as dockerd spells them (lists as Go prints them: [a b])."""
     return {
         "debug": str(cfg.log_level == "debug").lower(),
         "default-runtime": cfg.default_runtime,
-        "insecure-registries": json.dumps(cfg.insecure_registries),
+        "insecure-registries": _go_list(cfg.insecure_registries),
         "live-restore": str(cfg.live_restore).lower(),
         "log-driver": cfg.log_driver,
         "log-level": cfg.log_level,
         "max-concurrent-downloads": str(cfg.max_concurrent_downloads),
-        "name": socket.gethostname(),
-        "registry-mirrors": json.dumps(cfg.registry_mirrors),
+        "registry-mirrors": _go_list(cfg.registry_mirrors),
         "shutdown-timeout": str(cfg.shutdown_timeout),
     }
+
+
+def _go_list(values: list[str]) -> str:
+    return "[" + " ".join(values) + "]"
