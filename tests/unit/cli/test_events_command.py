@@ -47,9 +47,11 @@ def _message() -> dict:
         ("2023-11-14", "1699920000.000000000"),
         ("1700000000", "1700000000"),
         ("1700000000.25", "1700000000.25"),
-        ("10m", "1699999400.000000000"),
-        ("1h30m", "1699994600.000000000"),
-        ("1.5s", "1699999998.500000000"),
+        ("2023-11-14T22", "1699999200.000000000"),
+        ("2023-11-14T22:13", "1699999980.000000000"),
+        ("10m", "1699999400"),  # durations count whole seconds, as docker's GetTimestamp
+        ("1h30m", "1699994600"),
+        ("1.5s", "1699999998"),
     ],
 )
 def test_since_until_in_dockers_forms(value: str, expected: str) -> None:
@@ -61,6 +63,8 @@ def test_a_broken_date_is_refused() -> None:
         events.api_timestamp("2023-13-45", NOW)
     with pytest.raises(CliError, match="parsing time"):
         events.api_timestamp("2023-11-xx", NOW)
+    with pytest.raises(CliError, match='failed to parse value as time or duration: "soon"'):
+        events.api_timestamp("soon", NOW)
 
 
 def test_filters_as_the_docker_cli_sends_them() -> None:

@@ -86,13 +86,16 @@ def api_timestamp(value: str, now_ns: int) -> str:
     from freight.cli.commands.logs import go_duration
 
     duration = go_duration(value)
-    if duration is not None:
-        return _ns_text(now_ns - round(duration * _NS))
+    if duration is not None and value != "0":
+        return str((now_ns - round(duration * _NS)) // _NS)  # whole seconds, as docker's
     ns = parse_time_ns(value)
     if ns is not None:
         return _ns_text(ns)
     if "-" in value:
         raise CliError(f'parsing time "{value}": cannot parse as RFC 3339')
+    seconds, dot, frac = value.partition(".")
+    if not seconds.isdigit() or (dot and not frac.isdigit()):
+        raise CliError(f'failed to parse value as time or duration: "{value}"')
     return value  # Unix seconds ("1700000000", "1700000000.5") go as they are
 
 
@@ -107,7 +110,7 @@ def parse_time_ns(value: str) -> int | None:
     from datetime import UTC, datetime, timedelta, timezone
 
     m = re.fullmatch(
-        r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+        r"(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?"
         r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?",
         value,
     )
