@@ -31,13 +31,12 @@ from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
 from freight.linux import cgrouplimits, livemount
 from freight.network import portspec
 from freight.oci.runtime_spec import Resources
-from freight.services import containermounts, specgen
+from freight.services import containermounts, restarts, specgen
 from freight.services.model import Container, HostSettings, MountPoint
 
 log = logging.getLogger(__name__)
 
 MIN_MEMORY = 6 * 1024 * 1024
-RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 _CPU_ONLINE = Path("/sys/devices/system/cpu/online")
 _NODES_ONLINE = Path("/sys/devices/system/node/online")
 
@@ -148,21 +147,10 @@ def parse_cpuset(text: str) -> set[int]:
 
 
 def check_restart_policy(policy: dict[str, Any]) -> None:
-    """dockerd's validateRestartPolicy."""
-    name = policy.get("Name") or ""
-    retries = int(policy.get("MaximumRetryCount") or 0)
-    if name in ("always", "unless-stopped", "no"):
-        if retries != 0:
-            msg = "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            raise InvalidArgument(msg + (" and cannot be negative" if retries < 0 else ""))
-    elif name == "on-failure":
-        if retries < 0:
-            raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
-    elif name:
-        raise InvalidArgument(
-            f"invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', "
-            "'on-failure', or 'unless-stopped'"
-        )
+    """dockerd's validateRestartPolicy, through the restart supervisor's model; an
+    empty name leaves the policy as it is (as dockerd's update)."""
+    if policy.get("Name"):
+        restarts.RestartPolicy.of(policy).validate()
 
 
 def current_swap(h: HostSettings) -> int:
@@ -219,8 +207,8 @@ def merge(c: Container, r: ResourceUpdate) -> HostSettings:
             raise fail(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container"
             )
-        new.restart_policy = dict(r.restart_policy)
-        new.extra["RestartPolicy"] = dict(r.restart_policy)
+        new.restart_policy = restarts.RestartPolicy.of(r.restart_policy).to_json()
+        new.extra["RestartPolicy"] = dict(new.restart_policy)
     _echo_resources(new)
     return new
 
@@ -341,7 +329,8 @@ class UpdateService:
                 )
                 host.extra.update(mplan.extra)
             try:
-                if c.state.running:
+                # As dockerd: a container between restarts gets the settings at its next start.
+                if c.state.status in ("running", "paused") and c.state.pid:
                     await asyncio.to_thread(self._apply_live, c, host, req, mplan)
             except BaseException:
                 if mplan is not None:

@@ -258,3 +258,57 @@ def test_created_seconds_reads_the_record() -> None:
     c = make("x", NOW)
     assert cf.created_seconds(c) == pytest.approx(NOW, abs=1e-3)
     assert cf.timestamp("0s", time.time()) == pytest.approx(time.time(), abs=1)
+
+
+def test_context_for_reads_images_and_networks() -> None:
+    from types import SimpleNamespace
+
+    from freight.errors import NotFound as Missing
+    from freight.services.netmodel import Attachment, ContainerNet, PortMapping
+
+    rows = [
+        SimpleNamespace(id="base", parent=""),
+        SimpleNamespace(id="child", parent="base"),
+        SimpleNamespace(id="grandchild", parent="child"),
+        SimpleNamespace(id="other", parent=""),
+    ]
+
+    def resolve(ref: str) -> str:
+        if ref in ("busybox", "base"):
+            return "base"
+        if ref == "child":
+            return "child"
+        raise Missing(f"No such image: {ref}")
+
+    images = SimpleNamespace(resolve=resolve, meta=SimpleNamespace(images=lambda: rows))
+    nets = {
+        "n1": SimpleNamespace(id="n1" + "0" * 62, name="bridge"),
+        "host": SimpleNamespace(id="h" * 64, name="host"),
+    }
+    web, db = make("web", NOW), make("db", NOW, status="exited")
+    web.config.exposed_ports = {"80/tcp": {}, "9000/udp": {}}
+    by_id = {
+        web.id: ContainerNet(
+            "bridge", [Attachment("n1" + "0" * 62)], [PortMapping("tcp", "0.0.0.0", 8080, 80)]
+        ),
+        db.id: ContainerNet("host"),
+    }
+
+    def get(ref: str) -> SimpleNamespace:
+        for n in nets.values():
+            if ref in (n.id, n.name):
+                return n
+        raise Missing(ref)
+
+    network = SimpleNamespace(container_net=by_id.get, get=get, list=lambda: list(nets.values()))
+    ctx = cf.context_for(SimpleNamespace(images=images, network=network))
+    assert ctx.ancestors("busybox") == {"base", "child", "grandchild"}
+    assert ctx.ancestors("child") == {"child", "grandchild"}
+    assert ctx.ancestors("nothing") is None
+    assert ctx.networks(web) == {"bridge": "n1" + "0" * 62}
+    assert ctx.networks(db) == {"host": "h" * 64}
+    assert sorted(ctx.ports(web), key=lambda p: p.private) == [
+        cf.PortEntry(80, 8080, "tcp"),
+        cf.PortEntry(9000, 0, "udp"),
+    ]
+    assert ctx.ports(db) == []  # not running: no ports, as docker lists it
