@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from freight.apiserver import health_json
 from freight.apiserver.mount_json import mounts_json
 from freight.apiserver.network_json import parse_endpoints
 from freight.dockerapi.humanize import human_duration
@@ -71,6 +72,7 @@ def parse_create(name: str, body: dict[str, Any], default_runtime: str) -> Creat
         attach_stderr=bool(body.get("AttachStderr", True)),
         exposed_ports=dict(body.get("ExposedPorts") or {}),
         volumes=dict(body.get("Volumes") or {}),
+        healthcheck=health_json.parse_healthcheck(body.get("Healthcheck")),
     )
     if config.entrypoint == [""]:
         config.entrypoint = []  # --entrypoint "" resets the image's entrypoint
@@ -135,6 +137,8 @@ def config_json(c: Container) -> dict[str, Any]:
         out["StopSignal"] = cfg.stop_signal
     if cfg.stop_timeout is not None:
         out["StopTimeout"] = cfg.stop_timeout
+    if cfg.healthcheck is not None:
+        out["Healthcheck"] = health_json.healthcheck_json(cfg.healthcheck)
     return out
 
 
@@ -161,7 +165,7 @@ def host_config_json(c: Container) -> dict[str, Any]:
 
 def state_json(c: Container) -> dict[str, Any]:
     s = c.state
-    return {
+    out = {
         "Status": s.status,
         "Running": s.status in ("running", "paused", "restarting"),
         "Paused": s.status == "paused",
@@ -174,6 +178,9 @@ def state_json(c: Container) -> dict[str, Any]:
         "StartedAt": s.started_at,
         "FinishedAt": s.finished_at,
     }
+    if s.health is not None:
+        out["Health"] = health_json.health_json(s.health)
+    return out
 
 
 def inspect_json(c: Container, files_dir: str, graph: dict[str, str]) -> dict[str, Any]:
@@ -242,7 +249,8 @@ def status_text(c: Container, now: float | None = None) -> str:
     now = now or time.time()
     s = c.state
     if s.status == "running":
-        return "Up " + human_duration(now - parse_rfc3339(s.started_at))
+        up = "Up " + human_duration(now - parse_rfc3339(s.started_at))
+        return up + health_json.status_suffix(s.health)
     if s.status == "paused":
         return "Up " + human_duration(now - parse_rfc3339(s.started_at)) + " (Paused)"
     if s.status == "restarting":

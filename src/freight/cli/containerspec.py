@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from freight.cli.flags import Command, Flag
+from freight.cli.lifecycleflags import apply_lifecycle_flags, lifecycle_flags
 from freight.cli.mountflags import apply_mount_flags, parse_mount_csv
 from freight.cli.netflags import apply_network_options, network_flags
 from freight.cli.securityflags import apply_security_flags, security_flags
@@ -94,6 +95,7 @@ def container_flags() -> list[Flag]:
         Flag("workdir", "w", "string", "Working directory inside the container"),
         *network_flags(),
         *security_flags(),
+        *lifecycle_flags(),
     ]
 
 
@@ -246,6 +248,7 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str], detach: bool) 
     config["HostConfig"] = host_config(opts)
     apply_network_options(opts, config)
     apply_mount_flags(opts, config, config["HostConfig"])
+    apply_lifecycle_flags(opts, config)  # --restart, --health-*
     return config
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 from dataclasses import replace
 
 from freight.errors import Conflict, InvalidArgument, NotFound
@@ -31,9 +32,11 @@ class ExecService:
         # exec_create/exec_start/exec_die go out as container events, on the daemon's bus.
         self.events = events or containers.events
         self._execs: dict[str, Exec] = {}
+        self._ephemeral: set[str] = set()  # health probes: forgotten once they have run
         containers.on_removed.append(self.forget_container)
 
-    def create(self, container_ref: str, cfg: ExecConfig) -> Exec:
+    def create(self, container_ref: str, cfg: ExecConfig, ephemeral: bool = False) -> Exec:
+        """A new exec; an `ephemeral` one (a health probe) leaves no record once it has run."""
         c = self.containers.get(container_ref)
         self._check_running(c)
         if not cfg.cmd:
@@ -42,6 +45,8 @@ class ExecService:
             detachkeys.parse(cfg.detach_keys)
         e = Exec(secrets.token_hex(32), c.id, cfg)
         self._execs[e.id] = e
+        if ephemeral:
+            self._ephemeral.add(e.id)
         self.events.container(c, f"exec_create: {' '.join(cfg.cmd)}", {"execID": e.id})
         self.containers.tasks.expect_migration()  # the start follows at once, as a rule
         return e
@@ -101,6 +106,8 @@ class ExecService:
         return process_file
 
     def _exited_with(self, e: Exec, status: ExitStatus) -> None:
+        if e.id in self._ephemeral:  # its shim is gone: nothing will use the record again
+            self._forget(e)
         e.running = False
         if e.exit_code is None:
             self._died(e, status.exit_code)
@@ -128,6 +135,17 @@ class ExecService:
             raise Conflict(f"Exec {exec_id} is not running")
         state_dir = self.containers.tasks.paths(e.container_id).exec_dir(e.id)
         await send_resize(state_dir / "attach.sock", height, width)
+
+    def discard_unstarted(self, e: Exec) -> None:
+        """An ephemeral exec whose process never started (no shim will report its exit)."""
+        if e.id in self._ephemeral and e.pid == 0:
+            self._forget(e)
+
+    def _forget(self, e: Exec) -> None:
+        self._execs.pop(e.id, None)
+        self._ephemeral.discard(e.id)
+        exec_dir = self.containers.tasks.paths(e.container_id).exec_dir(e.id)
+        shutil.rmtree(exec_dir, ignore_errors=True)
 
     def forget_container(self, container_id: str) -> None:
         for eid in [eid for eid, e in self._execs.items() if e.container_id == container_id]:

@@ -14,6 +14,46 @@ from typing import Any
 
 
 @dataclass
+class HealthConfig:
+    """Docker's HealthConfig (durations in nanoseconds, 0: the default; see services.health).
+
+    `test`: [] inherits the image's, ["NONE"] disables, ["CMD", ...] or
+    ["CMD-SHELL", "..."] probe. `on_failure` (none|kill|restart|stop) is
+    freight's own: what to do when the container turns unhealthy.
+    """
+
+    test: list[str] = field(default_factory=list)
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+    on_failure: str = "none"
+
+
+@dataclass
+class HealthResult:
+    """One probe (Docker's HealthcheckResult); times are RFC 3339."""
+
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+
+@dataclass
+class HealthState:
+    """Docker's State.Health: starting | healthy | unhealthy, and the last probes."""
+
+    status: str = "starting"
+    failing_streak: int = 0
+    log: list[HealthResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.log = [r if isinstance(r, HealthResult) else HealthResult(**r) for r in self.log]
+
+
+@dataclass
 class ContainerConfig:
     """What runs: Docker's `Config`, already merged field by field with nothing else."""
 
@@ -36,6 +76,11 @@ class ContainerConfig:
     attach_stderr: bool = True
     exposed_ports: dict[str, dict] = field(default_factory=dict)
     volumes: dict[str, dict] = field(default_factory=dict)
+    healthcheck: HealthConfig | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.healthcheck, dict):  # read back from a stored record
+            self.healthcheck = HealthConfig(**self.healthcheck)
 
 
 @dataclass
@@ -96,6 +141,11 @@ class ContainerState:
     oom_killed: bool = False
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
+    health: HealthState | None = None  # only with a healthcheck (services.health)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.health, dict):  # read back from a stored record
+            self.health = HealthState(**self.health)
 
     @property
     def running(self) -> bool:
@@ -114,6 +164,8 @@ class Container:
     args: list[str] = field(default_factory=list)
     state: ContainerState = field(default_factory=ContainerState)
     restart_count: int = 0
+    # A user's stop/kill: no restart policy applies until the next start (services.restarts).
+    manually_stopped: bool = False
     log_path: str = ""
     snapshot_key: str = ""
     mounts: list[MountPoint] = field(default_factory=list)
