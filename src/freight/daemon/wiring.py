@@ -31,12 +31,14 @@ from freight.daemon.config import DaemonConfig
 from freight.daemon.listeners import server_options
 from freight.errors import InvalidArgument
 from freight.metadata.store import MetadataStore
-from freight.services import userns
+from freight.services import logdrivers, seccompprofile, userns
 from freight.services.commit import thaw_interrupted
 from freight.services.containers import ContainerService
 from freight.services.events import EventBus
 from freight.services.execs import ExecService
+from freight.services.health import HealthMonitor
 from freight.services.images import ImageService
+from freight.services.logdrivers import LogDefaults
 from freight.services.networking import start_networking
 from freight.services.networks import NetworkService
 from freight.services.pull import PullService
@@ -51,13 +53,25 @@ log = logging.getLogger("freightd")
 
 @dataclass
 class Daemon:
-    server: ApiServer
     containers: ContainerService
     meta: MetadataStore
     networks: NetworkService | None = None
+    cfg: DaemonConfig | None = None  # what the daemon runs with now (SIGHUP replaces it)
+    registries: Registries | None = None
+    daemon_id: str = ""
+    server: ApiServer | None = None
+
+    @property
+    def live_restore(self) -> bool:
+        return self.cfg is not None and self.cfg.live_restore
 
     async def close(self) -> None:
-        await self.server.close()
+        if self.server is not None:
+            await self.server.close()
+        if not self.live_restore:
+            # A stop without --live-restore stops the containers (a crash does not).
+            timeout = self.cfg.shutdown_timeout if self.cfg is not None else 15
+            await self.containers.shutdown(timeout)
         self.containers.tasks.close()
         if self.networks is not None:
             await asyncio.to_thread(self.networks.close)
@@ -75,6 +89,21 @@ def available_runtimes() -> dict[str, str]:
     return runtimes
 
 
+def seccomp_profile_text(path: str | None) -> str | None:
+    """freightd --seccomp-profile: the file's JSON, checked now; "unconfined" and
+    "builtin" (Docker's default) as dockerd takes them; None for Docker's default."""
+    if path in (None, "", seccompprofile.BUILTIN):
+        return None
+    if path == seccompprofile.UNCONFINED:
+        return path
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise InvalidArgument(f"opening seccomp profile ({path}) failed: {e.strerror}") from None
+    seccompprofile.load_profile(text)
+    return text
+
+
 def cgroup_version() -> str:
     return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
 
@@ -83,7 +112,10 @@ async def build(cfg: DaemonConfig) -> Daemon:
     runtimes = available_runtimes()
     if cfg.default_runtime not in runtimes:
         raise InvalidArgument(f"default runtime {cfg.default_runtime!r} is not available")
+    seccomp = seccomp_profile_text(cfg.seccomp_profile)  # bad settings fail before anything runs
     remap = await asyncio.to_thread(userns.parse_remap, cfg.userns_remap)  # may add dockremap
+    log_defaults = LogDefaults(cfg.log_driver, dict(cfg.log_opts))
+    logdrivers.validate(log_defaults.driver, log_defaults.opts)
     for d in (
         cfg.data_root,
         cfg.exec_root,
@@ -111,6 +143,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
         volumes=volumes,
         events=events,
     )
+    containers.log_defaults, containers.seccomp_profile = log_defaults, seccomp
     containers.userns_remap = remap
     await asyncio.to_thread(images.collect_garbage)
     networks = await start_networking(
@@ -147,9 +180,12 @@ async def build(cfg: DaemonConfig) -> Daemon:
     image_routes.register(router)
     VolumeRoutes(volumes).register(router)
     ArchiveRoutes(containers).register(router)
-    ExecRoutes(ExecService(containers, events)).register(router)
+    execs = ExecService(containers, events)
+    HealthMonitor(containers, execs)  # probes; the running containers' start again now
+    ExecRoutes(execs).register(router)
     EventRoutes(events).register(router)
     NetworkRoutes(networks, containers).register(router)
+    daemon = Daemon(containers, meta, networks, cfg, registries, daemon_id)
     SystemRoutes(
         containers,
         images,
@@ -158,6 +194,8 @@ async def build(cfg: DaemonConfig) -> Daemon:
         runtimes,
         cgroup_version(),
         daemon_id,
+        registries=registries,
+        live_restore=lambda: daemon.live_restore,
     ).register(router)
     CommitRoutes(containers).register(router)
     build_routes = BuildRoutes(Builder(containers, puller, cfg.data_root, cfg.exec_root))
@@ -166,6 +204,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
     prune_routes = PruneRoutes(containers)
     prune_routes.register(router)
     prune_routes.register_fallbacks(router)  # last: real volume/network routes win
-    server = ApiServer(router, cfg.hosts, **server_options(cfg))  # TLS, socket group
-    await server.start()
-    return Daemon(server, containers, meta, networks)
+    daemon.server = ApiServer(router, cfg.hosts, **server_options(cfg))  # TLS, socket group
+    await containers.restarts.resume_at_start()  # restart policies at daemon start
+    await daemon.server.start()
+    return daemon

@@ -33,7 +33,7 @@ from freight.errors import (
 )
 from freight.linux.freezer import Freezer
 from freight.metadata.store import ContainerRow, MetadataStore
-from freight.services import hostsecurity, logdrivers, mounting, specgen
+from freight.services import health, hostsecurity, logdrivers, mounting, restarts, specgen
 from freight.services import logs as logfile
 from freight.services.clock import now_rfc3339, parse_rfc3339
 from freight.services.containermounts import ContainerMounts
@@ -109,11 +109,16 @@ class ContainerService:
         self.runtimes = runtimes
         self.cgroup_parent = cgroup_parent
         self.on_removed: list[Callable[[str], None]] = []  # called with the id after removal
+        # Called with the container as its task starts / as its exit is recorded (health checks).
+        self.on_started: list[Callable[[Container], None]] = []
+        self.on_exited: list[Callable[[Container], None]] = []
         self.network = None  # services.networks.NetworkService, set by the daemon's wiring
         self.log_defaults = logdrivers.LogDefaults()  # --log-driver/--log-opt (SIGHUP reloads)
+        self.seccomp_profile: str | None = None  # freightd --seccomp-profile (specgen)
         self.init_binary = specgen.find_init_binary()
         self.userns_remap: Remap | None = None  # freightd --userns-remap (wiring)
         self.tasks = TaskManager(exec_root, exec_root / "runtime", self._task_exited, forkserver)
+        self.restarts = restarts.RestartSupervisor(self)  # restart policies and back-off
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, _Waiters] = {}
@@ -157,6 +162,8 @@ class ContainerService:
             req.host.log_type, req.host.log_opts, self.log_defaults
         )
         warnings = validate_host(req.host, self.runtimes)
+        restarts.validate_host(req.host)
+        health.validate_config(req.config.healthcheck)
         warnings += hostsecurity.validate(req.host, req.config.hostname)
         others = [m for c in self._containers.values() if (m := container_map(c.host.extra))]
         settle(req.host, self.userns_remap, others)  # the id maps, kept in its HostConfig
@@ -164,6 +171,8 @@ class ContainerService:
             self.network.validate(req.host, req.endpoints)  # a bad network fails the create
         cid = secrets.token_hex(32)
         config = merge_image_config(req.config, self.images.default_config(image.id))
+        image_check = health.from_oci(self.images.config(image.id).config.healthcheck)
+        config.healthcheck = health.merge_config(req.config.healthcheck, image_check)
         path, args = command_of(config)
         if not path:
             raise InvalidArgument("no command specified")
@@ -235,9 +244,29 @@ class ContainerService:
             if c.state.status == "removing":
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
             self.tasks.expect_migration()
+            self.restarts.started_by_user(c)
             await self._start_task(c)
             self.events.container(c, "start")
             return True
+
+    async def restart_task(self, c: Container) -> None:
+        """The restart policy's start, after its back-off (services.restarts)."""
+        async with self._lock(c.id):
+            if c.state.status != "restarting":
+                return  # stopped or removed meanwhile
+            try:
+                await self._start_task(c)
+            except Exception as e:  # as dockerd: a failed restart is not retried
+                log.warning("restart of %s failed: %s", c.id[:12], e)
+                self.stopped_restarting(c)
+                return
+            self.events.container(c, "start")
+
+    def stopped_restarting(self, c: Container) -> None:
+        """A restart that will not happen (cancelled, or its start failed): "exited"."""
+        c.state = replace(c.state, status="exited", pid=0)
+        self._save(c)
+        self._wake_exit_waiters(c.id, ExitStatus(c.state.exit_code, c.state.finished_at))
 
     async def _start_task(self, c: Container) -> None:
         paths = self.tasks.paths(c.id)
@@ -267,7 +296,10 @@ class ContainerService:
         except BaseException:
             await asyncio.to_thread(self._teardown_bundle, c)
             raise
-        c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339())
+        started = ContainerState(status="running", pid=pid, started_at=now_rfc3339())
+        c.state = replace(started, health=c.state.health)  # the health log outlives a run
+        for hook in self.on_started:
+            hook(c)
         self._save(c)
         log.info("started %s (pid %d, bundle %s)", c.id[:12], pid, paths.bundle)
 
@@ -300,6 +332,7 @@ class ContainerService:
                 joins=hostsecurity.namespace_joins(c.host, self.get, self._files_dir),
                 cgroup2=CGROUP2,
                 idmap=idmap,
+                seccomp_default=self.seccomp_profile,
             )
         )
         if self.network is not None:
@@ -340,21 +373,24 @@ class ContainerService:
         c = self._containers.get(cid)
         if c is None:
             return
+        restarting = self.restarts.exited(c, status)  # counts RestartCount, waits the back-off
         c.state = replace(
             c.state,
-            status="exited",
+            status="restarting" if restarting else "exited",
             pid=0,
             exit_code=status.exit_code,
             oom_killed=status.oom_killed,
             finished_at=status.finished_at,
         )
+        for hook in self.on_exited:
+            hook(c)
         # Saved first: the bundle holds exit.json, the only other record of the status,
         # so a daemon killed in between still knows it (restore tears the rest down).
         self._save(c)
         self.events.container(c, "die", _die_attributes(c))
         self._teardown_bundle(c)
         self._wake_exit_waiters(cid, status)
-        if c.host.auto_remove:
+        if c.host.auto_remove and not restarting:
             asyncio.get_running_loop().create_task(self._auto_remove(cid))
 
     def _wake_exit_waiters(self, cid: str, status: ExitStatus) -> None:
@@ -373,7 +409,11 @@ class ContainerService:
 
     def restore(self) -> None:
         """After a daemon start: re-attach to running tasks, settle the dead ones."""
+        self.restarts.hold()  # restart policies apply once start-up is done (resume_at_start)
         for c in list(self._containers.values()):
+            if c.state.status == "restarting":  # the daemon went away during a back-off
+                c.state.status = "exited"
+                self._save(c)
             if c.state.status == "removing":
                 c.state.status = "dead"
                 self._save(c)
@@ -387,13 +427,58 @@ class ContainerService:
             else:
                 self.mounts.restore(c)
 
+    async def shutdown(self, timeout: float) -> None:
+        """Daemon stop without live restore: stop every running container.
+
+        All at once, each with its stop signal then SIGKILL after its stop
+        timeout (dockerd's shutdownContainer); `timeout` bounds the whole (after
+        it, SIGKILL for the rest). Not a user's stop: restart policies still see
+        the containers as stopped by the daemon. `--rm` ones are removed too.
+        """
+        await self.restarts.begin_shutdown()  # these exits neither restart nor count as a user's
+        running = [c for c in self._containers.values() if c.state.running]
+        if not running:
+            return
+        log.info("stopping %d running container(s)", len(running))
+        removed = [self.wait_future(c.id, "removed") for c in running if c.host.auto_remove]
+        stops = [asyncio.ensure_future(self._stop_for_shutdown(c)) for c in running]
+        _, late = await asyncio.wait(stops, timeout=max(timeout, 1))
+        for c in running:
+            if c.state.running:
+                self._signal(c, signals.SIGKILL)
+        if late:
+            await asyncio.wait(late, timeout=5)
+        if removed:
+            await asyncio.wait(removed, timeout=5)
+
+    async def stop_for_daemon(self, c: Container) -> None:
+        """Stop the task for the daemon's own reasons (an unhealthy container to
+        restart): the stop signal, SIGKILL after the stop timeout; not a user's stop."""
+        if c.state.status == "running":
+            await self._stop_for_shutdown(c)
+
+    async def _stop_for_shutdown(self, c: Container) -> None:
+        wait = self._exit_future(c.id)
+        timeout = c.config.stop_timeout
+        timeout = DEFAULT_STOP_TIMEOUT_S if timeout is None or timeout < 0 else timeout
+        self._signal(c, parse_signal(c.config.stop_signal or "SIGTERM"))
+        try:
+            await asyncio.wait_for(asyncio.shield(wait), timeout)
+        except TimeoutError:
+            self._signal(c, signals.SIGKILL)
+            await wait
+
     # stop / kill ------------------------------------------------------------
 
     async def kill(self, ref: str, sig: str = "SIGKILL") -> None:
         c = self.get(ref)
         if not c.state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
-        self._signal(c, parse_signal(sig))
+        signum = parse_signal(sig)
+        if await self.restarts.cancel(c):  # it was waiting to restart: nothing to signal
+            return
+        self._signal(c, signum)
+        self._save(c)  # the user's kill (services.restarts) survives a daemon restart
 
     def _signal(self, c: Container, signum: int) -> None:
         self.events.container(c, "kill", {"signal": str(signum)})
@@ -417,8 +502,11 @@ class ContainerService:
         c = self.get(ref)
         if not c.state.running:
             return False
-        wait = self._exit_future(c.id)
         stop_signal = parse_signal(sig or c.config.stop_signal or "SIGTERM")
+        if await self.restarts.cancel(c):  # it was waiting to restart: it stays stopped
+            self.events.container(c, "stop")
+            return True
+        wait = self._exit_future(c.id)
         if timeout is None:
             timeout = c.config.stop_timeout
         if timeout is None:
@@ -529,6 +617,8 @@ class ContainerService:
                 fut.set_result(status)
 
     async def kill_and_wait(self, c: Container) -> None:
+        if await self.restarts.cancel(c):
+            return
         wait = self._exit_future(c.id)
         self._signal(c, signals.SIGKILL)
         with contextlib.suppress(TimeoutError):
@@ -628,6 +718,10 @@ class ContainerService:
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
+
+    def save(self, c: Container) -> None:
+        """Store a record changed in place (services.update changes its settings)."""
+        self._save(c)
 
     def _save(self, c: Container) -> None:
         if c.id in self._containers:
@@ -730,10 +824,6 @@ def _realtime_signal(name: str) -> int:
         return int(signals.SIGRTMAX) - int(offset)
     start = int(signals.SIGRTMIN) if base == "MIN" else int(signals.SIGRTMAX)
     return start + int(offset or 0)
-    def save(self, c: Container) -> None:
-        """Store a record changed in place (services.update changes its settings)."""
-        self._save(c)
-
 
 
 def write_etc_files(files: Path, c: Container) -> None:

@@ -84,7 +84,11 @@ def test_probe_command_lines() -> None:
     assert health.probe_argv(HealthConfig(["CMD", "cat", "/ok"]), None) == ["cat", "/ok"]
     shell = HealthConfig(["CMD-SHELL", "curl -f x || exit 1"])
     assert health.probe_argv(shell, None) == ["/bin/sh", "-c", "curl -f x || exit 1"]
-    assert health.probe_argv(shell, ["/bin/ash", "-eo"]) == ["/bin/ash", "-eo", "curl -f x || exit 1"]
+    assert health.probe_argv(shell, ["/bin/ash", "-eo"]) == [
+        "/bin/ash",
+        "-eo",
+        "curl -f x || exit 1",
+    ]
     assert health.probe_argv(HealthConfig(["NONE"]), None) is None
     assert health.probe_argv(None, None) is None
 
@@ -285,7 +289,10 @@ def test_cli_health_flags_make_dockers_healthcheck() -> None:
 @pytest.mark.parametrize(
     ("opts", "message"),
     [
-        ({"no_healthcheck": True, "health_cmd": "x"}, "--no-healthcheck conflicts with --health-* options"),
+        (
+            {"no_healthcheck": True, "health_cmd": "x"},
+            "--no-healthcheck conflicts with --health-* options",
+        ),
         ({"health_interval": -S}, "--health-interval cannot be negative"),
         ({"health_timeout": -S}, "--health-timeout cannot be negative"),
         ({"health_retries": -1}, "--health-retries cannot be negative"),

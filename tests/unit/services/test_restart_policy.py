@@ -128,9 +128,7 @@ class FakeContainers:
         self.sup = RestartSupervisor(self)  # type: ignore[arg-type]
 
     def add(self, cid: str, policy: dict, **state: object) -> Container:
-        c = Container(
-            cid, cid, T0, "img", ContainerConfig(), HostSettings(restart_policy=policy)
-        )
+        c = Container(cid, cid, T0, "img", ContainerConfig(), HostSettings(restart_policy=policy))
         c.state = ContainerState(**{"status": "running", "started_at": T0, **state})
         self.items[cid] = c
         return c
