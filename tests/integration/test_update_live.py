@@ -247,3 +247,25 @@ def test_update_event_and_api(freightd, names) -> None:
     assert answer.startswith(b"HTTP/1.1 200")
     assert answer.split(b"\r\n\r\n", 1)[1].strip().endswith(b'{"Warnings":[]}')
     assert inspect(d, name)["HostConfig"]["PidsLimit"] == 77
+
+
+def test_cpuset_cpu_quota_and_blkio_weight_live_and_after_restart(freightd, names) -> None:
+    d, name = freightd, names("cpu")
+    ok(d.cli("run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(d.cli("update", "--cpuset-cpus", "0", "--cpus", "0.5", "--blkio-weight", "300", name))
+
+    def seen() -> tuple[str, str, str]:
+        script = (
+            "cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus;"
+            "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max;"
+            "cat /sys/fs/cgroup/blkio/blkio.bfq.weight 2>/dev/null"
+            " || cat /sys/fs/cgroup/blkio/blkio.weight 2>/dev/null || cat /sys/fs/cgroup/io.weight"
+        )
+        lines = ok(d.cli("exec", name, "sh", "-c", script)).splitlines()
+        return lines[0].strip(), lines[1].split()[0], lines[-1].split()[-1]
+
+    assert seen() == ("0", "50000", "300")
+    host = inspect(d, name)["HostConfig"]
+    assert (host["CpusetCpus"], host["NanoCpus"], host["BlkioWeight"]) == ("0", 500_000_000, 300)
+    ok(d.cli("restart", "-t", "0", name))  # the spec carries them at the next start
+    assert seen() == ("0", "50000", "300")
