@@ -271,3 +271,90 @@ def test_system_events_is_the_same_command(freightd) -> None:
         )  # fmt: skip
     )
     assert out.splitlines() == ["volume create", "volume destroy"]
+
+
+def test_restart_and_kill_events(freightd) -> None:
+    name = _name("ev-restart")
+    t0 = time.time()
+    _ok(freightd.cli("run", "-d", "--name", name, "busybox", "sleep", "30"))
+    try:
+        _ok(freightd.cli("restart", "-t", "0", name))
+        _ok(freightd.cli("kill", name))
+        _ok(freightd.cli("wait", name))
+    finally:
+        freightd.cli("rm", "-f", name)
+    got = _past_events(freightd, t0, "--filter", f"container={name}")
+    actions = _actions(got)
+    assert actions == [
+        "create", "start", "kill", "kill", "die", "stop", "start", "restart", "kill", "die",
+        "destroy",
+    ], actions  # fmt: skip
+    kills = [e["Actor"]["Attributes"]["signal"] for e in got if e["Action"] == "kill"]
+    assert kills == ["15", "9", "9"]  # -t 0: SIGTERM, SIGKILL at once; then kill's SIGKILL
+
+
+def test_since_replays_then_the_stream_goes_on_live(freightd) -> None:
+    vol = _name("ev-replay")
+    t0 = time.time()
+    _ok(freightd.cli("volume", "create", vol))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "freight.cli.main", "events", "--since", f"{t0:.9f}",
+         "--filter", f"volume={vol}", "--format", "{{.Action}}"],
+        env=freightd.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert _readline(proc, 10) == "create\n"  # from the buffer
+        _ok(freightd.cli("volume", "rm", vol))
+        assert _readline(proc, 10) == "destroy\n"  # live
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_image_save_load_import_events(freightd, tmp_path) -> None:
+    archive = tmp_path / "bb.tar"
+    repo = f"evtest/imp{secrets.token_hex(3)}:v1"
+    busybox_id = _ok(freightd.cli("inspect", "--format", "{{.Id}}", "busybox")).strip()
+    t0 = time.time()
+    _ok(freightd.cli("save", "-o", str(archive), "busybox"))
+    _ok(freightd.cli("load", "-i", str(archive)))
+    rootfs = tmp_path / "rootfs.tar"
+    subprocess.run(["tar", "-cf", str(rootfs), "-C", str(tmp_path), "bb.tar"], check=True)
+    imported = _ok(freightd.cli("import", str(rootfs), repo)).strip()
+    try:
+        got = _past_events(freightd, t0, "--filter", "type=image")
+    finally:
+        freightd.cli("rmi", repo)
+    seen = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in got]
+    assert ("save", busybox_id, busybox_id) in seen
+    assert ("tag", busybox_id, "busybox:latest") in seen
+    assert ("load", busybox_id, busybox_id) in seen
+    assert seen.index(("tag", busybox_id, "busybox:latest")) < seen.index(
+        ("load", busybox_id, busybox_id)
+    )
+    assert ("import", imported, imported) in seen
+
+
+def test_push_and_pull_events(freightd, tmp_path) -> None:
+    from registry_fixtures import start_registry
+
+    registry = start_registry(tmp_path / "registry")
+    try:
+        repo = f"{registry.host}/evtest/bb{secrets.token_hex(3)}"
+        ref = f"{repo}:v1"
+        _ok(freightd.cli("tag", "busybox", ref))
+        t0 = time.time()
+        _ok(freightd.cli("push", ref))
+        _ok(freightd.cli("rmi", ref))
+        _ok(freightd.cli("pull", ref))
+        got = _past_events(freightd, t0, "--filter", "type=image", "--filter", "event=push",
+                           "--filter", "event=pull")  # fmt: skip
+        freightd.cli("rmi", ref)
+    finally:
+        registry.stop()
+    assert [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in got] == [
+        ("push", ref, repo),
+        ("pull", ref, repo),
+    ]
