@@ -84,6 +84,20 @@ def test_on_failure_restarts_with_growing_delays_then_gives_up(freightd, names, 
     assert len(starts.read_text().split()) == 5  # no fifth restart
 
 
+def test_an_oom_killed_container_is_restarted(freightd, names) -> None:
+    name = names()
+    ok(freightd.cli(
+        "run", "-d", "--name", name, "--memory", "8m", "--memory-swap", "8m",
+        "--restart", "on-failure:1", "busybox",
+        "sh", "-c", "x=$(head -c 30000000 /dev/zero | tr '\\0' a)",
+    ))  # fmt: skip
+    state = wait_for(
+        lambda: (s := inspect(freightd, name))["State"]["Status"] == "exited" and s, timeout=20
+    )
+    assert state["RestartCount"] == 1
+    assert state["State"]["OOMKilled"] is True and state["State"]["ExitCode"] == 137
+
+
 def test_stop_during_backoff_cancels_and_start_resets_the_count(freightd, names) -> None:
     name = names()
     ok(freightd.cli("run", "-d", "--name", name, "--restart", "always", "busybox", "false"))
