@@ -358,3 +358,29 @@ def test_push_and_pull_events(freightd, tmp_path) -> None:
         ("push", ref, repo),
         ("pull", ref, repo),
     ]
+
+
+def test_commit_export_and_image_delete_events(freightd, tmp_path) -> None:
+    name = _name("ev-commit")
+    repo = f"evtest/commit{secrets.token_hex(3)}:v1"
+    _ok(freightd.cli("create", "--name", name, "busybox", "true"))
+    t0 = time.time()
+    try:
+        image_id = _ok(freightd.cli("commit", "-m", "a note", name, repo)).strip()
+        _ok(freightd.cli("export", "-o", str(tmp_path / "fs.tar"), name))
+    finally:
+        freightd.cli("rm", "-f", name)
+    _ok(freightd.cli("rmi", repo))
+    got = _past_events(freightd, t0)
+    mine = [
+        (e["Type"], e["Action"], e["Actor"]["Attributes"])
+        for e in got
+        if e["Actor"]["ID"] == image_id or e["Actor"]["Attributes"].get("name") == name
+    ]
+    commit = next(a for t, act, a in mine if (t, act) == ("container", "commit"))
+    assert commit["comment"] == "a note" and commit["imageID"] == image_id
+    assert commit["imageRef"] == repo
+    assert [(t, act) for t, act, _ in mine] == [
+        ("container", "commit"), ("container", "export"), ("container", "destroy"),
+        ("image", "untag"), ("image", "delete"),
+    ]  # fmt: skip

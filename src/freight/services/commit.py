@@ -81,10 +81,14 @@ def commit(images: ImageService, c: Container, req: CommitRequest) -> str:
         with images.creating():
             with _frozen(c) if req.pause and c.state.running else contextlib.nullcontext():
                 layer = _write_layer(images, upper, exclude)
-            return _make_image(images, c, req, config, layer, tags)
+            image_id = _make_image(images, c, req, config, layer, tags)
     except BaseException:
         images.collect_garbage()
         raise
+    ref = refs.parse_normalized(tags[0]).familiar_string() if tags else ""
+    attrs = {"comment": req.comment, "imageID": image_id, "imageRef": ref}
+    images.events.container(c, "commit", attrs)  # dockerd's container commit event
+    return image_id
 
 
 def write_snapshot_layer(
@@ -294,3 +298,4 @@ def export(images: ImageService, c: Container, running_rootfs: Path, out: Binary
             layer_archive.write_layer_from_dir(root, out)
     except NotFound:
         raise NotFound(f"No such container: {c.id}") from None
+    images.events.container(c, "export")
