@@ -23,6 +23,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from freight.errors import ExecError
 from freight.linux import syscalls as sc
 from freight.linux.seam import Syscalls
 from freight.oci.runtime_spec import Device
@@ -90,7 +91,7 @@ def setup(sys: Syscalls, plan: RootfsPlan) -> None:
     if any(m.destination == "/dev" and not m.is_bind for m in plan.mounts):
         create_devices(sys, plan.rootfs, plan.devices)
         create_dev_links(sys, plan.rootfs)
-    sys.mkdir_all(secure_join(sys, plan.rootfs, plan.cwd), 0o755)
+    make_cwd(sys, plan)
     pivot(sys, plan.rootfs)
     for path in plan.readonly_paths:
         make_readonly(sys, path)
@@ -98,6 +99,16 @@ def setup(sys: Syscalls, plan: RootfsPlan) -> None:
         mask(sys, path)
     if plan.readonly:
         sys.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None)
+
+
+def make_cwd(sys: Syscalls, plan: RootfsPlan) -> None:
+    """Create the working directory inside the root; an error names it."""
+    try:
+        sys.mkdir_all(secure_join(sys, plan.rootfs, plan.cwd), 0o755)
+    except OSError as e:
+        raise ExecError(
+            f"working directory {plan.cwd!r} cannot be made in the container: {e.strerror}", 126
+        ) from None
 
 
 def mount_entry(sys: Syscalls, plan: RootfsPlan, m: MountOp) -> None:
