@@ -98,15 +98,24 @@ def test_stats_match_the_cgroup(freightd, names) -> None:
     assert doc["name"] == f"/{name}" and doc["id"] == cid
     assert set(doc["blkio_stats"]) >= {"io_service_bytes_recursive", "io_serviced_recursive"}
 
-    # Not one-shot: two readings a second apart, so CPU % is known (the loop burns ~1 CPU).
-    started = time.monotonic()
+    # Not one-shot: two readings a second apart, so CPU % is known. The loop's share of
+    # a CPU depends on the machine's load; the delta must fit in what the cgroup counted
+    # over the (longer) time the request took.
+    def cgroup_cpu() -> int:
+        if UNIFIED:
+            return int(cgroup_file(d, cid, "cpu", "cpu.stat").split()[1]) * 1000
+        return int(cgroup_file(d, cid, "cpuacct", "cpuacct.usage"))
+
+    started, counted_before = time.monotonic(), cgroup_cpu()
     two = api(d).get_json(f"/containers/{name}/stats", {"stream": "0"})
+    counted = cgroup_cpu() - counted_before
     assert time.monotonic() - started >= 0.9
     cpu, pre = two["cpu_stats"], two["precpu_stats"]
     cpu_delta = cpu["cpu_usage"]["total_usage"] - pre["cpu_usage"]["total_usage"]
     system_delta = cpu["system_cpu_usage"] - pre["system_cpu_usage"]
+    assert 0 < cpu_delta <= counted
     percent = cpu_delta / system_delta * cpu["online_cpus"] * 100
-    assert 40 < percent < 130, percent
+    assert 1 < percent < 130, percent
 
 
 def test_stats_stream_one_per_second_with_precpu(freightd, names) -> None:
@@ -411,3 +420,38 @@ def test_rename_messages_hostname_dns_and_event(freightd, names) -> None:
         [event] = [e for e in events if e["Actor"]["ID"] == cid]
         assert event["Actor"]["Attributes"]["oldName"] == f"/{old}"
         assert event["Actor"]["Attributes"]["name"] == new
+
+
+def test_cli_stats_redraws_in_place_on_a_terminal(freightd, names) -> None:
+    import os
+    import pty
+    import select
+
+    d = freightd
+    name = names("tt")
+    run(d, name, "busybox", "sleep", "1000")
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*_cli(d), "stats", name], env=d.env, stdout=terminal, stderr=terminal,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(terminal)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.2)[0]:
+                screen += os.read(controller, 65536)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        os.close(controller)
+    text = screen.decode()
+    assert text.startswith("\x1b[2J\x1b[H")  # cleared once, then drawn from the top
+    frames = text.split("\x1b[H")[1:]
+    assert len(frames) >= 3  # a redraw every half second
+    last = frames[-2]
+    assert last.endswith("\x1b[J")  # what an earlier, longer frame left is wiped
+    header, row = last.removesuffix("\x1b[J").split("\r\n")[:2]
+    assert header.startswith("CONTAINER ID") and header.endswith("\x1b[K")
+    assert f" {name} " in row and row.endswith("\x1b[K")
