@@ -514,6 +514,7 @@ class ContainerService:
         self._signal(c, stop_signal)
         if timeout < 0:
             await wait
+            self.events.container(c, "stop")
             return True
         try:
             await asyncio.wait_for(asyncio.shield(wait), timeout)
