@@ -667,6 +667,14 @@ class _HalfCloseTls(sslproto.SSLProtocol):
             return  # the peer's close_notify: half-closed, we keep writing
         super()._start_shutdown()
 
+    def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None:
+            # Send OpenSSL's alert (a refused client certificate) before the
+            # connection is dropped, so the client can tell why.
+            with contextlib.suppress(Exception):
+                self._process_outgoing()
+        super()._on_handshake_complete(handshake_exc)
+
 
 @dataclass
 class _Listener:

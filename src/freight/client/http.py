@@ -58,7 +58,25 @@ class TlsError(ClientError):
 
     def __init__(self, host: str, exc: BaseException) -> None:
         reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-        super().__init__(f"error during connect: {host}: tls: {reason}")
+        alert = _alert_text(str(reason))
+        if alert:  # the daemon's alert, worded as docker (Go's crypto/tls) words it
+            super().__init__(f"error during connect: {host}: remote error: tls: {alert}")
+        else:
+            super().__init__(f"error during connect: {host}: tls: {reason}")
+
+
+# OpenSSL's names of TLS alerts where Go's differ (the rest: lower case, spaces).
+_GO_ALERTS = {"unknown ca": "unknown certificate authority",
+              "protocol version": "protocol version not supported"}  # fmt: skip
+
+
+def _alert_text(reason: str) -> str:
+    """'TLSV13_ALERT_CERTIFICATE_REQUIRED' -> 'certificate required'; '' if no alert."""
+    for prefix in ("TLSV13_ALERT_", "TLSV1_ALERT_", "SSLV3_ALERT_"):
+        if reason.startswith(prefix):
+            name = reason.removeprefix(prefix).replace("_", " ").lower()
+            return _GO_ALERTS.get(name, name)
+    return ""
 
 
 class _TlsSocket:
