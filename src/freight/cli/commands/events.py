@@ -36,16 +36,7 @@ EVENTS = Command(
         Flag(
             "filter", "f", "list", "Filter output based on conditions provided", type_name="filter"
         ),
-        Flag(
-            "format",
-            "",
-            "string",
-            "Format output using a custom template:\n"
-            "'json':             Print in JSON format\n"
-            "'TEMPLATE':         Print output using the given Go template.\n"
-            "Refer to https://docs.docker.com/go/formatting/ for more information "
-            "about formatting output with templates",
-        ),
+        Flag("format", "", "string", "Format output using a custom template"),
         Flag("since", "", "string", "Show all events created since timestamp"),
         Flag("until", "", "string", "Stream events until this timestamp"),
     ],
