@@ -61,6 +61,7 @@ def ps_status(d, name: str) -> str:
 
 def test_on_failure_restarts_with_growing_delays_then_gives_up(freightd, names, tmp_path) -> None:
     name = names()
+    since = f"{time.time() - 1:.3f}"
     starts = tmp_path / "starts"
     starts.touch()
     # Each run notes the host's uptime (not namespaced) in a bind-mounted file, then fails.
@@ -82,6 +83,16 @@ def test_on_failure_restarts_with_growing_delays_then_gives_up(freightd, names, 
     assert gaps[3] > gaps[0] + 0.5, gaps
     time.sleep(1.0)
     assert len(starts.read_text().split()) == 5  # no fifth restart
+    actions = events_of(freightd, name, since)
+    lifecycle = [a for a in actions if a in ("create", "start", "die", "destroy")]
+    assert lifecycle == ["create"] + ["start", "die"] * 5
+
+
+def events_of(d, name: str, since: str) -> list[str]:
+    until = f"{time.time() + 0.5:.3f}"
+    r = d.cli("events", "--since", since, "--until", until, "--filter", f"container={name}",
+              "--format", "{{.Action}}")  # fmt: skip
+    return ok(r).split("\n")
 
 
 def test_an_oom_killed_container_is_restarted(freightd, names) -> None:
@@ -182,6 +193,8 @@ def test_healthy_container(freightd, names) -> None:
     assert inspect(freightd, name)["State"]["Health"]["Status"] in ("starting", "healthy")
     wait_for(lambda: inspect(freightd, name)["State"]["Health"]["Status"] == "healthy")
     assert ps_status(freightd, name).endswith("(healthy)")
+    listed = ok(freightd.cli("ps", "--filter", "health=healthy", "--format", "{{.Names}}"))
+    assert name in listed.split()
     wait_for(lambda: len(inspect(freightd, name)["State"]["Health"]["Log"]) == 5)
     state = inspect(freightd, name)
     entry = state["State"]["Health"]["Log"][-1]
@@ -215,6 +228,24 @@ def test_unhealthy_then_stopped(freightd, names) -> None:
     after = inspect(freightd, name)["State"]["Health"]
     assert after["Log"] == before["Log"]  # no probe once stopped
     assert after["Status"] == "unhealthy"
+
+
+def test_start_period_and_capped_output(freightd, names) -> None:
+    name = names()
+    began = time.monotonic()
+    ok(freightd.cli(
+        "run", "-d", "--name", name, "--health-cmd", "head -c 9000 /dev/zero | tr '\\0' x; exit 1",
+        "--health-start-period", "1500ms", "--health-start-interval", "100ms",
+        "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "30",
+    ))  # fmt: skip
+    wait_for(lambda: len(inspect(freightd, name)["State"]["Health"]["Log"]) >= 3)
+    h = inspect(freightd, name)["State"]["Health"]
+    if time.monotonic() - began < 1.4:  # failures in the start period do not count
+        assert h["Status"] == "starting" and h["FailingStreak"] == 0
+    wait_for(lambda: inspect(freightd, name)["State"]["Health"]["Status"] == "unhealthy")
+    assert time.monotonic() - began >= 1.5
+    output = inspect(freightd, name)["State"]["Health"]["Log"][-1]["Output"]
+    assert output == "x" * 4096 + "..."
 
 
 def test_a_hanging_probe_is_killed_at_its_timeout(freightd, names) -> None:
