@@ -1,4 +1,4 @@
-"""The start-latency cost of seccomp: `freight run --rm busybox true` with and without.
+"""The start-latency cost of seccomp and user namespaces: `freight run --rm busybox true`.
 
     python bench/start_security.py [--runs 30]
 
@@ -8,10 +8,14 @@ busybox, then times alternately, so drift hits every variant alike:
 - default (Docker's seccomp profile, compiled BPF from the runtime's cache)
 - `--security-opt seccomp=unconfined` (no filter)
 - `--security-opt no-new-privileges` (the filter loaded late, just before execve)
+- a user namespace (`--uidmap 0:100000:65536`: idmapped rootfs, mapper-written maps),
+  without and with the seccomp profile (the issue's target: both at most +10 ms)
 
 and, outside the daemon, the runtime's own steps for the default profile:
 resolve (daemon, caps/arch/kernel), convert (runtime, JSON → Filter), compile
-with libseccomp (a cache miss), cache hit, and the prctl that installs it.
+with libseccomp (a cache miss), cache hit, and the prctl that installs it;
+and the user namespace's steps: the idmap's namespace fd, an idmapped bind,
+and unshare plus the uid_map/gid_map writes.
 """
 
 from __future__ import annotations
@@ -33,10 +37,14 @@ sys.path.insert(0, str(REPO / "src"))
 from conftest import cleanup_leftovers, remove_all_containers, start_daemon, stop_daemon  # noqa: E402
 
 FREIGHT = [sys.executable, "-m", "freight.cli.main"]
+USERNS = ["--uidmap", "0:100000:65536"]  # a user namespace without touching /etc/subuid
+UNCONFINED = ["--security-opt", "seccomp=unconfined"]
 VARIANTS = {
     "default seccomp profile": [],
-    "seccomp=unconfined": ["--security-opt", "seccomp=unconfined"],
+    "seccomp=unconfined": UNCONFINED,
     "default profile + no-new-privileges": ["--security-opt", "no-new-privileges"],
+    "userns, seccomp=unconfined": [*UNCONFINED, *USERNS],
+    "seccomp + userns": USERNS,
 }
 
 
@@ -116,6 +124,49 @@ def steps(runs: int) -> None:
     print(f"  program size: {len(program)} bytes ({len(program) // 8} BPF instructions)")
 
 
+def _unshare_in_child(m: object) -> float:
+    """unshare(CLONE_NEWUSER) + the mapper's uid_map/gid_map writes, as the setup child."""
+    from freight.linux import userns
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        start = time.perf_counter()
+        userns.unshare_mapped(m)  # type: ignore[arg-type]
+        os.write(write, str((time.perf_counter() - start) * 1000).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    value = float(os.read(read, 64))
+    os.close(read)
+    return value
+
+
+def userns_steps(runs: int) -> None:
+    from freight.linux import idmap, syscalls, userns
+
+    ranges = (userns.IdRange(0, 100000, 65536),)
+    m = userns.IdMap(ranges, ranges)
+
+    def ns_fd() -> None:
+        os.close(userns.namespace_fd(m))
+
+    print(f"  user ns fd for the idmap (daemon) {_ms(_timed(ns_fd, runs))}")
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "src", Path(d) / "dst"
+        src.mkdir()
+        dst.mkdir()
+        fd = userns.namespace_fd(m)
+
+        def bind() -> None:
+            idmap.idmapped_bind(str(src), str(dst), fd)
+            syscalls.umount(str(dst), syscalls.MNT_DETACH)
+
+        print(f"  idmapped bind + detach (daemon)   {_ms(_timed(bind, runs))}")
+        os.close(fd)
+    print(f"  unshare + maps (setup child)      {_ms([_unshare_in_child(m) for _ in range(runs)])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -136,8 +187,14 @@ def main() -> None:
         base = statistics.median(results["seccomp=unconfined"])
         added = statistics.median(results["default seccomp profile"]) - base
         print(f"  seccomp adds (median difference): {added:+.2f} ms")
+        userns_only = statistics.median(results["userns, seccomp=unconfined"]) - base
+        print(f"  userns adds (median difference): {userns_only:+.2f} ms")
+        both = statistics.median(results["seccomp + userns"]) - base
+        print(f"  seccomp + userns add, vs neither: {both:+.2f} ms")
         print("steps of the default profile")
         steps(args.runs)
+        print("steps of a user namespace")
+        userns_steps(args.runs)
     finally:
         remove_all_containers(d)
         stop_daemon(d)

@@ -4,7 +4,11 @@ A new user namespace starts with no ids mapped; only a process in the
 parent namespace with CAP_SETUID/CAP_SETGID there may write
 /proc/PID/{uid,gid}_map, once each. Both users here are host root:
 
-* `unshare_mapped` (the runtime's setup child): fork a small *mapper*, then
+* `unshare_user` (the runtime's setup child): unshare, ask the caller (host
+  root, waiting on the sync pipe) to write the maps, become root inside; see
+  `freight.runtime.sync`.
+
+* `unshare_mapped` (a process on its own): fork a small *mapper*, then
   unshare(CLONE_NEWUSER); the mapper, still in the host's namespace, writes
   our maps and exits; we then become uid/gid 0 of the new namespace, which
   is the mapped host id outside::
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from freight.linux import syscalls
@@ -109,6 +114,20 @@ def unshare_mapped(idmap: IdMap) -> None:
         _, status = os.waitpid(mapper, 0)
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         raise OSError("writing the user namespace's uid_map/gid_map failed")
+    become_root()
+
+
+def unshare_user(wait_for_maps: Callable[[], None]) -> None:
+    """unshare(CLONE_NEWUSER), let a process outside write the maps (`wait_for_maps`
+    returns once it has), then become the namespace's root. The runtime's way: its
+    caller writes the maps, as runc's does, which saves the mapper's fork."""
+    syscalls.unshare(syscalls.CLONE_NEWUSER)
+    wait_for_maps()
+    become_root()
+
+
+def become_root() -> None:
+    """uid/gid 0 of the (mapped) user namespace we are in; no supplementary groups."""
     os.setgroups([])
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)

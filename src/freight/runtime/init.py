@@ -58,7 +58,15 @@ def make_undumpable() -> None:
     syscalls.prctl(PR_SET_DUMPABLE, 0)
 
 
-def _enter_namespaces(cfg: ContainerConfig) -> None:
+def _request_maps(ch: Channels) -> None:
+    sync.send(ch.sync_fd, sync.Message(sync.USERMAP))
+    answer = os.read(ch.map_fd, 1)
+    os.close(ch.map_fd)
+    if answer != b"1":
+        raise ExecError("container setup failed: the user namespace's maps were not written", 125)
+
+
+def _enter_namespaces(cfg: ContainerConfig, ch: Channels) -> None:
     # Open every path before the first setns: joining a mount namespace
     # changes what the remaining paths resolve to.
     fds = [(flag, os.open(path, os.O_RDONLY | os.O_CLOEXEC)) for flag, path in cfg.join]
@@ -70,7 +78,7 @@ def _enter_namespaces(cfg: ContainerConfig) -> None:
         # After the joins (a namespace of the host's, like the daemon's netns, can't be
         # joined from inside) and before the other new ones, so the user namespace
         # owns them: mounts, hostname and /proc are then the container root's to make.
-        userns.unshare_mapped(cfg.idmap)
+        userns.unshare_user(lambda: _request_maps(ch))
         flags &= ~syscalls.CLONE_NEWUSER
     if flags:
         syscalls.unshare(flags)
@@ -83,6 +91,7 @@ class Channels:
     sync_fd: int
     fifo_fd: int = -1
     console_fd: int = -1
+    map_fd: int = -1  # with a user namespace: the caller writes b"1" once the maps are set
 
 
 def setup_child(
@@ -103,7 +112,7 @@ def setup_child(
         if stdio is not None:
             dup_stdio(stdio)
         cgroup.join(os.getpid())
-        _enter_namespaces(cfg)
+        _enter_namespaces(cfg, channels)
         pid = os.fork()
         if pid == 0:
             container_init(cfg, plan, channels)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from freight.errors import Conflict, ExecError
+from freight.linux import userns
 from freight.oci.runtime_spec import Process, Spec
 from freight.runtime import console, enter, init, rootfs, seccompspec, sync
 from freight.runtime.cgroups import DEFAULT_ROOT, Cgroup, open_cgroup
@@ -114,23 +115,29 @@ class FreightRuntime:
         plan = _plan(cfg, cgroup)
         fifo_fd = os.open(self.states.fifo(cfg.id), os.O_PATH | os.O_CLOEXEC)
         try:
-            with _Pipes(cfg.process.terminal) as pipes:
+            with _Pipes(cfg.process.terminal, cfg.idmap is not None) as pipes:
                 child = os.fork()
                 if child == 0:
                     init.setup_child(cfg, plan, cgroup, stdio, pipes.child(fifo_fd))
                 pipes.forked()
                 try:
-                    pid = self._wait_ready(sync.Reader(pipes.read_fd))
+                    pid = self._wait_ready(sync.Reader(pipes.read_fd), pipes, child, cfg)
                 finally:
                     os.waitpid(child, 0)
                 return pid, pipes.master()
         finally:
             os.close(fifo_fd)
 
-    def _wait_ready(self, reader: sync.Reader) -> int:
+    def _wait_ready(
+        self, reader: sync.Reader, pipes: _Pipes, child: int, cfg: ContainerConfig
+    ) -> int:
         pid = 0
         while (msg := reader.next()) is not None:
-            if msg.type == sync.PID:
+            if msg.type == sync.USERMAP and cfg.idmap is not None:
+                # The setup child is in its new user namespace: map it from out here.
+                userns.write_maps(child, cfg.idmap)
+                os.write(pipes.map_w, b"1")
+            elif msg.type == sync.PID:
                 pid = msg.pid
             elif msg.type == sync.READY and pid:
                 return pid
@@ -253,10 +260,12 @@ def _wait_exec(reader: sync.Reader) -> int:
 
 
 class _Pipes:
-    """The sync pipe and, with a terminal, the console socketpair, as one unit to clean up."""
+    """The sync pipe, with a terminal the console socketpair, with a user namespace the
+    pipe that says its maps are written: one unit to clean up."""
 
-    def __init__(self, terminal: bool) -> None:
+    def __init__(self, terminal: bool, userns: bool = False) -> None:
         self.read_fd, self.write_fd = os.pipe()
+        self.map_r, self.map_w = os.pipe() if userns else (-1, -1)
         self.console: tuple[int, int] | None = None
         if terminal:
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -272,12 +281,17 @@ class _Pipes:
         if self.console is not None:
             os.close(self.console[0])
             console_fd = self.console[1]
-        return init.Channels(self.write_fd, fifo_fd, console_fd)
+        if self.map_w >= 0:
+            os.close(self.map_w)
+        return init.Channels(self.write_fd, fifo_fd, console_fd, self.map_r)
 
     def forked(self) -> None:
         """Drop the child's ends in the parent, so EOF means the children are done."""
         os.close(self.write_fd)
         self.write_fd = -1
+        if self.map_r >= 0:
+            os.close(self.map_r)
+            self.map_r = -1
         if self.console is not None:
             os.close(self.console[1])
             self.console = (self.console[0], -1)
@@ -291,7 +305,7 @@ class _Pipes:
             raise ExecError(f"setting up the terminal: {e}", 125) from None
 
     def __exit__(self, *exc: object) -> None:
-        fds = [self.read_fd, self.write_fd, *(self.console or ())]
+        fds = [self.read_fd, self.write_fd, self.map_r, self.map_w, *(self.console or ())]
         for fd in fds:
             if fd >= 0:
                 with contextlib.suppress(OSError):

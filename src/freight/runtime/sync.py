@@ -12,9 +12,10 @@ JSON lines to one pipe; the caller only reads::
     fork ───────────────────────▶ dup2 stdio
                                   join cgroup
                                   setns(path)
-                                  user ns: unshare, a forked
-                                    mapper writes uid/gid_map
-                                    (freight.linux.userns)
+                                  user ns: unshare(CLONE_NEWUSER)
+      ◀──── {"type": "usermap"} ───────
+    write /proc/CHILD/uid_map,
+      gid_map; b"1" on the map pipe ─▶ become uid/gid 0 there
                                   unshare the others
                                   fork ──────────────────────▶ (PID 1)
       ◀──── {"type": "pid", "pid": N} ──
@@ -51,6 +52,7 @@ import os
 from dataclasses import dataclass
 
 PID = "pid"
+USERMAP = "usermap"  # the setup child unshared its user namespace: write its maps
 READY = "ready"
 ERROR = "error"
 

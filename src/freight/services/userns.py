@@ -37,6 +37,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -380,6 +381,29 @@ def sysfs_in_userns(mount: dict[str, Any]) -> dict[str, Any]:
 # rootfs and volumes ------------------------------------------------------------------
 
 
+class _NamespaceCache:
+    """User namespaces to idmap with, one per map, kept open: making one forks the
+    daemon (3-4 ms here), and every container of a remapped daemon shares its map."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self.fds: dict[IdMap, int] = {}
+        self.lock = threading.Lock()  # bundles are prepared in worker threads
+
+    def idmapped_bind(self, m: IdMap, source: str, target: str) -> None:
+        # Under the lock: another thread's eviction must not close the fd in use.
+        with self.lock:
+            fd = self.fds.get(m)
+            if fd is None:
+                if len(self.fds) >= self.limit:  # the oldest goes (--userns=auto maps)
+                    os.close(self.fds.pop(next(iter(self.fds))))
+                fd = self.fds[m] = userns.namespace_fd(m)
+            idmap.idmapped_bind(source, target, fd)
+
+
+_namespaces = _NamespaceCache()
+
+
 def _mount_map(m: IdMap) -> IdMap:
     """The container's maps plus the overlay mounter's (see the module docstring)."""
     extra = IdRange(_MOUNTER_ID, 0, 1)
@@ -424,13 +448,10 @@ def mount_rootfs(mounts: list[Mount], target: Path, m: IdMap, scratch: Path) -> 
     """
     layer_root = _layer_root(mounts)
     scratch.mkdir(parents=True, exist_ok=True)
-    ns_fd = userns.namespace_fd(_mount_map(m))
     try:
-        idmap.idmapped_bind(layer_root, str(scratch), ns_fd)
+        _namespaces.idmapped_bind(_mount_map(m), layer_root, str(scratch))
     except OSError as e:
         raise Unavailable(f"user namespace remapping needs idmapped mounts: {e}") from None
-    finally:
-        os.close(ns_fd)
     try:
         for mount in _rebase(mounts, layer_root, str(scratch)):
             flags, _, data = parse_mount_options(mount.options)
