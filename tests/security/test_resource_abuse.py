@@ -31,7 +31,7 @@ def _inspect(freightd, name: str) -> dict:
 
 def _pids_current(freightd, cid: str) -> int:
     for base in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        for dirpath, dirnames, _ in os.walk(os.path.join(base, freightd.cgroup_parent)):
+        for dirpath, _dirs, _files in os.walk(os.path.join(base, freightd.cgroup_parent)):
             if os.path.basename(dirpath).endswith(cid) and "pids.current" in os.listdir(dirpath):
                 with open(os.path.join(dirpath, "pids.current")) as f:
                     return int(f.read())
@@ -45,7 +45,9 @@ def test_fork_bomb_is_held_by_pids_limit(freightd, names):
     name = f"secbomb-{secrets.token_hex(3)}"
     names.append(name)
     bomb = "b() { b | b & }; b; sleep 3600"
-    result = freightd.cli("run", "-d", "--name", name, "--pids-limit", "40", "busybox", "sh", "-c", bomb)
+    result = freightd.cli(
+        "run", "-d", "--name", name, "--pids-limit", "40", "busybox", "sh", "-c", bomb
+    )
     assert result.returncode == 0, output(result)
     cid = result.stdout.decode().strip()
     time.sleep(2)

@@ -76,7 +76,10 @@ def test_proc_paths_are_masked_and_read_only(freightd):
         [f"echo {p}=$(cat {p} | wc -c)" for p in masked]
         + ["echo firmware=$(ls /sys/firmware | wc -l)"]
         # "h" only prints sysrq's help, "1" only drops clean caches: harmless if it got through
-        + [f"echo {'h' if 'sysrq' in p else '1'} > {p} 2>/dev/null && echo WROTE-{p}" for p in writable]
+        + [
+            f"echo {'h' if 'sysrq' in p else '1'} > {p} 2>/dev/null && echo WROTE-{p}"
+            for p in writable
+        ]
         + [
             "umount /proc/keys 2>/dev/null && echo UNMOUNTED",
             "mkdir -p /mnt/p && mount -t proc proc /mnt/p 2>/dev/null && echo MOUNTED",
@@ -261,4 +264,3 @@ def test_daemon_never_runs_image_binaries(freightd, names, tmp_path):
         if image:
             freightd.cli("rmi", "-f", f"{image}-committed", f"{image}-built")
         shutil.rmtree(hostdir, ignore_errors=True)
-

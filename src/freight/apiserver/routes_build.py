@@ -263,7 +263,7 @@ def _json_map(raw: str | None, name: str, allow_null: bool = False) -> dict[str,
         return {}
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise InvalidArgument(f"invalid {name}: not JSON") from None
     if not isinstance(value, dict):
         raise InvalidArgument(f"invalid {name}: must be a JSON object")
@@ -283,7 +283,7 @@ def _json_list(raw: str | None, name: str) -> list[str]:
         return []
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise InvalidArgument(f"invalid {name}: not JSON") from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidArgument(f"invalid {name}: must be a JSON list of strings")
@@ -319,7 +319,7 @@ def _registry_config(header: str | None) -> dict[str, Credentials]:
     raw = header.strip()
     try:
         doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InvalidArgument("invalid X-Registry-Config header: not base64 JSON") from None
     if not isinstance(doc, dict):
         return {}

@@ -44,10 +44,10 @@ def decode_registry_auth(header: str | None) -> Credentials:
     raw = header.strip()
     try:
         doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         try:  # some clients send the JSON as is
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidArgument("invalid X-Registry-Auth header: not base64 JSON") from None
     if not isinstance(doc, dict):
         return ANONYMOUS
