@@ -47,7 +47,7 @@ class ExecService:
         self._execs[e.id] = e
         if ephemeral:
             self._ephemeral.add(e.id)
-        self.events.container(c, f"exec_create: {' '.join(cfg.cmd)}", {"execID": e.id})
+        self.events.container(c, "exec_create: " + _event_command(cfg), {"execID": e.id})
         self.containers.tasks.expect_migration()  # the start follows at once, as a rule
         return e
 
@@ -86,7 +86,7 @@ class ExecService:
             if launch.client is not None:
                 stdio = await ShimStdio.adopt(launch.client)
             e.running = True
-            self.events.container(c, f"exec_start: {' '.join(cfg.cmd)}", {"execID": e.id})
+            self.events.container(c, "exec_start: " + _event_command(cfg), {"execID": e.id})
             e.pid = await tasks.ready(launch, lambda _key, status: self._exited_with(e, status))
         except BaseException:
             e.running = False
@@ -150,3 +150,9 @@ class ExecService:
     def forget_container(self, container_id: str) -> None:
         for eid in [eid for eid, e in self._execs.items() if e.container_id == container_id]:
             self._execs.pop(eid, None)
+
+
+def _event_command(cfg: ExecConfig) -> str:
+    """The command in an exec event's action as dockerd spells it: entrypoint, a
+    space, the arguments ("exec_start: true " for an exec without arguments)."""
+    return cfg.cmd[0] + " " + " ".join(cfg.cmd[1:])
