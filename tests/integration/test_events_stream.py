@@ -386,3 +386,20 @@ def test_commit_export_and_image_delete_events(freightd, tmp_path) -> None:
         ("container", "commit"), ("container", "export"), ("container", "destroy"),
         ("image", "untag"), ("image", "delete"),
     ]  # fmt: skip
+
+
+def test_daemon_going_away_ends_the_stream_with_an_error(own_daemon, daemon_tools) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "freight.cli.main", "events"], env=own_daemon.env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        daemon_tools.stop(own_daemon)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1
+    assert err.decode() == "freight: unexpected EOF\n"

@@ -22,7 +22,7 @@ import time
 
 from freight.cli.flags import Command, Flag
 from freight.cli.session import CliError, Session
-from freight.client.http import ApiError
+from freight.client.http import ApiError, ProtocolError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,6 +66,10 @@ def main(session: Session, argv: list[str]) -> int:
             sys.stdout.flush()  # one event, one write: `freight events | grep` sees it now
     except ApiError as exc:
         raise CliError(str(exc)) from None
+    except ProtocolError:
+        raise CliError(
+            "unexpected EOF"
+        ) from None  # the daemon went away mid-stream, as docker says
     return 0
 
 
