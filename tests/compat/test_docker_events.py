@@ -170,3 +170,23 @@ def test_docker_py_bad_filter_is_a_400_with_dockers_words(client: docker.DockerC
     assert response.status_code == 400
     with pytest.raises(docker.errors.APIError, match="invalid filter 'colour'"):
         client.api._result(response, json=True)
+
+
+def test_docker_py_resize_of_a_tty_container_is_an_event(client: docker.DockerClient) -> None:
+    name = _name("dpy-resize")
+    t0 = time.time()
+    c = client.containers.run("busybox", "sleep 30", name=name, tty=True, detach=True)
+    try:
+        client.api.resize(c.id, height=33, width=101)
+    finally:
+        c.remove(force=True)
+    got = list(
+        client.events(
+            since=int(t0),
+            until=time.time(),
+            filters={"container": name, "event": "resize"},
+            decode=True,
+        )  # fmt: skip
+    )
+    assert [e["Actor"]["Attributes"]["height"] for e in got] == ["33"]
+    assert got[0]["Actor"]["Attributes"]["width"] == "101"
