@@ -32,9 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from conftest import cleanup_leftovers, start_daemon, stop_daemon  # noqa: E402
 from imagefactory import Factory  # noqa: E402
 from registry_fixtures import start_registry as start_distribution  # noqa: E402
+
+from conftest import cleanup_leftovers, start_daemon, stop_daemon  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests" / "integration" / "registry"))
 from registryserver import start_registry as start_freight_registry  # noqa: E402

@@ -6,6 +6,7 @@ import subprocess
 
 import docker
 import pytest
+
 from conftest import SWARM_MESSAGE, Demo
 
 

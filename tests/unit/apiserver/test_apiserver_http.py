@@ -9,8 +9,8 @@ import time
 
 import h11
 import pytest
-from conftest import ERROR_KINDS, Demo, DemoState, RawClient, ServerThread, demo_router
 
+from conftest import ERROR_KINDS, Demo, DemoState, RawClient, ServerThread, demo_router
 from freight.dockerapi import stdcopy
 
 DOCKER_HEADERS = {
