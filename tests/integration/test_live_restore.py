@@ -1,8 +1,9 @@
 """freightd --live-restore: containers keep running while the daemon stops,
 restarts or is upgraded, and everything works on them afterwards (logs -f,
-attach, exec, kill, wait, stop, published ports, DNS of user networks, --rm).
-Without it, a daemon stop stops the containers (their stop signal, then
-SIGKILL after their stop timeout, within the shutdown timeout).
+attach, exec, kill, wait, stop, stats, top, published ports, DNS of user
+networks, --rm). Without it, a daemon stop stops the containers (their stop
+signal, then SIGKILL after their stop timeout, within the shutdown timeout)
+and their restart policies bring them back at the next start.
 
 Each module's daemon is its own (a private root), restarted by the tests.
 """
@@ -113,6 +114,10 @@ def test_logs_exec_stop_after_a_restart(live) -> None:
     try:
         seen = poll(lambda: int(ok(d.cli("logs", "lr-ticker")).split()[-1][4:]), what="tick")
         assert ok(d.cli("exec", "lr-ticker", "echo", "exec-ok")) == "exec-ok\n"
+        stats = json.loads(ok(d.docker("stats", "--no-stream", "--format", "{{json .}}",
+                                       "lr-ticker")))  # fmt: skip
+        assert stats["Name"] == "lr-ticker" and stats["PIDs"] != "0"
+        assert "sh -c" in ok(d.docker("top", "lr-ticker"))
         poll(lambda: int(ok(d.cli("logs", "lr-ticker")).split()[-1][4:]) > seen + 2, what="more")
         assert ok(d.cli("stop", "-t", "10", "lr-ticker")) == "lr-ticker\n"
         output, _ = follow.communicate(timeout=15)  # ends with the container
@@ -185,7 +190,7 @@ def test_ports_and_dns_after_a_restart(live) -> None:
 def test_rm_containers_that_exit_while_down_or_after(live) -> None:
     d = live.d
     ok(d.cli("run", "-d", "--rm", "--name", "lr-brief", "busybox", "sleep", "0.5"))
-    ok(d.cli("run", "-d", "--rm", "--name", "lr-later", "busybox", "sleep", "4"))
+    ok(d.cli("run", "-d", "--rm", "--name", "lr-later", "busybox", "sleep", "8"))
     live.restart(down=1.5)  # lr-brief exits meanwhile, lr-later after the restart
     d = live.d
     names = lambda: ok(d.cli("ps", "-a", "--format", "{{.Names}}")).split()  # noqa: E731
@@ -240,5 +245,33 @@ def test_stop_without_live_restore_stops_containers(private_root, daemon_tools) 
         assert ok(d.cli("logs", "polite")).split()[-1] == "bye"
         assert "tidy" not in ok(d.cli("ps", "-a", "--format", "{{.Names}}")).split()
         ok(d.cli("rm", "polite", "stubborn", "slow"))
+    finally:
+        daemon_tools.stop(d)
+
+
+def test_restart_policies_apply_after_a_stop_without_live_restore(
+    private_root, daemon_tools
+) -> None:
+    root, cgroup_parent = private_root
+    d = daemon_tools.start(root, cgroup_parent)
+    try:
+        ok(d.cli("image", "bootstrap", "busybox", timeout=120))
+        for name, policy in [("always", "always"), ("unless", "unless-stopped"),
+                             ("user-stopped", "unless-stopped"), ("never", "no")]:  # fmt: skip
+            ok(d.cli("run", "-d", "--name", name, "--restart", policy, "--stop-timeout", "1",
+                     "busybox", "sleep", "600"))  # fmt: skip
+        ok(d.cli("stop", "-t", "0", "user-stopped"))
+        old = {n: state(d, n)["Pid"] for n in ("always", "unless", "never")}
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(20) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in old.values())
+        d = daemon_tools.start(root, cgroup_parent)
+        running = lambda n: state(d, n)["Running"]  # noqa: E731
+        poll(lambda: running("always") and running("unless"), what="policies applied")
+        assert state(d, "always")["Pid"] != old["always"]
+        assert not running("user-stopped")  # the user's stop holds for unless-stopped
+        assert not running("never")
+        assert state(d, "never")["ExitCode"] == 137  # pid 1 ignores SIGTERM: killed at 1 s
+        ok(d.cli("rm", "-f", "always", "unless", "user-stopped", "never"))
     finally:
         daemon_tools.stop(d)
