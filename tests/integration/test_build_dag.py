@@ -13,6 +13,7 @@ import secrets
 import stat
 import subprocess
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -113,3 +114,85 @@ def test_step_layers_committed_in_place_match_their_tars(freightd, ctx_dir, new_
     assert "bin/.wh.true" in on_disk and "etc/hosts" not in on_disk
     assert all(mtime <= 1700000000 for _, mtime, _ in on_disk.values())
     assert "src/f" in _tar_entries(copy_tar)
+
+
+# stages in parallel -------------------------------------------------------------------
+
+PARALLEL = """FROM busybox AS one
+RUN sleep 2 && echo one > /one
+FROM busybox AS two
+RUN sleep 2 && echo two > /two
+FROM busybox
+COPY --from=one /one /one
+COPY --from=two /two /two
+RUN cat /one /two > /both
+"""
+
+
+def test_independent_stages_run_at_the_same_time(freightd, ctx_dir, new_tag) -> None:
+    ctx = ctx_dir(PARALLEL)
+    tag = new_tag()
+    started = time.monotonic()
+    log = build(freightd, "--no-cache", "-t", tag, str(ctx))
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.8, f"two 2 s stages took {elapsed:.1f} s: not in parallel"
+    assert out(freightd.docker("run", "--rm", tag, "cat", "/both")) == "one\ntwo\n"
+    # the legacy stream still reads one stage after another
+    steps = [line.split(" :")[0] for line in log.splitlines() if line.startswith("Step ")]
+    assert steps == [f"Step {n}/8" for n in range(1, 9)]
+    one = log.index("Step 2/8")
+    assert log.index("Step 3/8") > log.index(" ---> ", one)
+
+
+def test_a_failing_stage_stops_the_others(freightd, ctx_dir, new_tag) -> None:
+    ctx = ctx_dir(
+        "FROM busybox AS slow\nRUN sleep 30\n"
+        "FROM busybox AS bad\nRUN echo broken && exit 4\n"
+        "FROM busybox\nCOPY --from=slow /etc/passwd /a\nCOPY --from=bad /etc/passwd /b\n"
+    )
+    tag = new_tag()
+    started = time.monotonic()
+    result = freightd.docker("build", "--no-cache", "-t", tag, str(ctx), timeout=60)
+    assert result.returncode != 0
+    assert time.monotonic() - started < 20  # the sleeping stage was cancelled
+    text = (result.stdout + result.stderr).decode()
+    assert "broken" in text and "returned a non-zero code: 4" in text
+    assert freightd.docker("image", "inspect", tag).returncode != 0
+    leftover = out(freightd.docker("ps", "-aq", "--filter", "status=running"))
+    assert leftover.strip() == "" or "sleep 30" not in out(freightd.docker("ps", "--no-trunc"))
+
+
+# --cache-from -------------------------------------------------------------------------
+
+
+def test_cache_from_an_image_built_elsewhere(freightd, ctx_dir, new_tag) -> None:
+    """An image saved, the local cache pruned, the image loaded back (no parent
+    chain, no cache entries): --cache-from reuses its steps by history."""
+    dockerfile = (
+        'FROM busybox\nENV A=1\nCOPY f /f\nRUN echo built > /built\nCMD ["cat", "/built"]\n'
+    )
+    ctx = ctx_dir(dockerfile, f="v1\n")
+    source = new_tag()
+    build(freightd, "-t", source, str(ctx))
+    source_id = inspect(freightd, source)["Id"]
+    saved = freightd.docker("save", source, timeout=60)
+    assert saved.returncode == 0, saved.stderr.decode()
+    out(freightd.docker("rmi", source))
+    out(freightd.docker("builder", "prune", "-a", "-f"))
+    out(freightd.docker("load", input=saved.stdout, timeout=60))
+
+    again = new_tag()
+    log = build(freightd, "--cache-from", source, "-t", again, str(ctx))
+    assert log.count("Using cache") == 4, log
+    assert inspect(freightd, again)["Id"] == source_id
+
+    out(freightd.docker("builder", "prune", "-a", "-f"))
+    (ctx / "f").write_text("v2\n")
+    changed = new_tag()
+    log = build(freightd, "--cache-from", source, "-t", changed, str(ctx))
+    assert log.count("Using cache") == 1, log  # ENV only: the COPY differs, and what follows
+    assert out(freightd.docker("run", "--rm", changed, "cat", "/f")) == "v2\n"
+    # without --cache-from nothing of the loaded image is used
+    out(freightd.docker("builder", "prune", "-a", "-f"))
+    (ctx / "f").write_text("v1\n")
+    assert "Using cache" not in build(freightd, "-t", new_tag(), str(ctx))

@@ -9,8 +9,8 @@ ones after it, and nothing before. Entries live in the metadata DB
 (`build_cache`), the step images are ordinary untagged images with a parent
 chain (as the legacy builder's), so image GC keeps what the cache points to
 and `builder prune` is: drop the entries, delete the step images nothing else
-uses. An entry whose image was removed is a miss. (`--cache-from` is accepted
-but not used for lookups yet.)
+uses. An entry whose image was removed is a miss. A miss can still be served
+by a `--cache-from` image's history (`cachefrom`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from freight.archive import inroot
 from freight.builder import context as contexts
@@ -27,6 +29,7 @@ from freight.builder import dockerfile as parser
 from freight.builder.cache import BuildCache
 from freight.builder.model import BuildFailed, BuildRequest, Emit, Output
 from freight.builder.runstep import CacheLocks
+from freight.builder.stageorder import StageOrder
 from freight.builder.stages import PLATFORM_ARGS, PROXY_ARGS, Plan, plan
 from freight.builder.state import State
 from freight.builder.steps import BuildSession, StageBuilder
@@ -83,32 +86,50 @@ class Builder:
         return image_id
 
     async def _run_stages(self, session: BuildSession, the_plan: Plan) -> dict[int, State]:
-        # Stages run one after another in plan order (dependencies first). Running
-        # independent stages concurrently hung intermittently (two RUN steps at once);
-        # until that is understood, the DAG only decides what is built and in which order.
+        """Every needed stage as its own task: a stage waits only for the stages it
+        reads from (their futures), so independent stages run side by side. The
+        first failure cancels the others."""
         loop = asyncio.get_running_loop()
         futures: dict[int, asyncio.Future[State]] = {
             i: loop.create_future() for i in the_plan.needed
         }
         session.stage_results = futures
+        order = StageOrder(session.emit, len(the_plan.needed))
         offset = 0
-        for index in the_plan.needed:
+        tasks = []
+        for position, index in enumerate(the_plan.needed):
             stage = the_plan.stages[index]
-            builder = StageBuilder(session, stage, offset)
+            builder = StageBuilder(session, stage, offset, order.emit_for(position))
             session.builders[index] = builder
             offset += 1 + len(stage.nodes)
-            await _resolve_into(builder.run(), futures[index])
+            work = _resolve_into(builder.run(), futures[index], order, position)
+            tasks.append(asyncio.create_task(work, name=f"build-stage-{index}"))
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return {i: f.result() for i, f in futures.items()}
 
 
-async def _resolve_into(work, fut: asyncio.Future[State]) -> None:
+async def _resolve_into(
+    work: Coroutine[Any, Any, State],
+    fut: asyncio.Future[State],
+    order: StageOrder,
+    position: int,
+) -> None:
     try:
         fut.set_result(await work)
     except BaseException as e:
+        if not isinstance(e, asyncio.CancelledError):
+            order.failed(position)
         if not fut.done():
             fut.set_exception(e)
             fut.exception()  # retrieved: the error is the gather's, not the future's
         raise
+    order.finished(position)
 
 
 def read_dockerfile(context: Path, name: str) -> str:

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from freight.builder import copyfiles
+from freight.builder import cachefrom, copyfiles
 from freight.builder import dockerfile as parser
 from freight.builder import instructions as ins
 from freight.builder.cache import step_key
@@ -76,6 +76,7 @@ class BuildSession:
         self.consumed_args: set[str] = set()
         self.epoch = _epoch(req.build_args)
         self.statcache = copyfiles.StatCache.load(builder.statcache_path)
+        self.cache_sources = cachefrom.load_sources(self.images, req.cache_from)
         self._secrets_dir = tempfile.TemporaryDirectory(prefix="freight-secrets-")
         self.run_settings = RunSettings(
             network_mode=req.network_mode or "default",
@@ -156,8 +157,11 @@ class BuildSession:
 
 
 class StageBuilder:
-    def __init__(self, session: BuildSession, stage: Stage, offset: int) -> None:
+    def __init__(
+        self, session: BuildSession, stage: Stage, offset: int, emit: Emit | None = None
+    ) -> None:
         self.s = session
+        self.emit = emit or session.emit  # this stage's events (engine orders them)
         self.stage = stage
         self.offset = offset  # steps before this stage
         self.args: dict[str, str | None] = {}
@@ -183,7 +187,7 @@ class StageBuilder:
             state = replace(
                 state, config=replace(state.config, config=replace(state.oci, on_build=None))
             )
-            self.s.emit(
+            self.emit(
                 Output(f"# Executing {len(triggers)} build trigger{'s' * (len(triggers) > 1)}\n")
             )
             for text in triggers:
@@ -286,6 +290,8 @@ class StageBuilder:
         config = self._new_config(state, entry, change)
         if author is not None:
             config = replace(config, author=author)
+        if restored := await self._restore(state, config, key):
+            return restored
         return await self._store(state, config, key)
 
     # ARG --------------------------------------------------------------------------
@@ -322,14 +328,18 @@ class StageBuilder:
         hit = self._lookup(key)
         if hit:
             return await self._use_cache(hit, key)
-        if not state.image_id:
-            raise BuildFailed("RUN needs a filesystem: the stage has none (FROM scratch)")
-        proxies = [f"{k}={v}" for k, v in self.s.req.build_args.items() if k in PROXY_ARGS and v]
-        env = [f"{k}={v}" for k, v in args] + proxies
         shown = " ".join(argv)
         created_by = (
             f"|{len(args)} {' '.join(f'{k}={v}' for k, v in args)} {shown}" if args else shown
         )
+        entry = HistoryEntry(created=self.s.created(), created_by=created_by)
+        config = self._new_config(state, entry, {})
+        if restored := await self._restore(state, config, key):
+            return restored
+        if not state.image_id:
+            raise BuildFailed("RUN needs a filesystem: the stage has none (FROM scratch)")
+        proxies = [f"{k}={v}" for k, v in self.s.req.build_args.items() if k in PROXY_ARGS and v]
+        env = [f"{k}={v}" for k, v in args] + proxies
 
         with ExitStack() as stack:
             mount_roots: dict[str | None, Path] = {None: self.s.req.context}
@@ -347,10 +357,8 @@ class StageBuilder:
                 self.s.run_settings,
                 lambda ref, _stack: mount_roots[ref],
                 self.s.builder.locks,
-                self.s.emit,
+                self.emit,
             )
-        entry = HistoryEntry(created=self.s.created(), created_by=created_by)
-        config = self._new_config(state, entry, {})
         c = self.s.containers.get(cid)
 
         # A kept container (--rm=false) keeps its filesystem: the layer is a copy.
@@ -420,6 +428,8 @@ class StageBuilder:
                 created_by=f"{NOP}{kind} {content.removeprefix('sha256:')[:16]} in {inst.dest} ",
             )
             config = self._new_config(state, entry, {})
+            if restored := await self._restore(state, config, key):
+                return restored
 
             def change(root: Path) -> None:
                 # Context files become root's, as docker's COPY; --from keeps owners.
@@ -467,6 +477,8 @@ class StageBuilder:
             return await self._use_cache(hit, key)
         entry = HistoryEntry(created=self.s.created(), created_by=f"{NOP}WORKDIR {path}")
         config = self._new_config(state, entry, {"working_dir": path})
+        if restored := await self._restore(state, config, key):
+            return restored
 
         def change(root: Path) -> None:
             make_dirs(root, path)
@@ -523,10 +535,36 @@ class StageBuilder:
             return None
         return self.s.builder.cache.lookup(key)
 
+    async def _restore(self, state: State, config: ImageConfig, key: str) -> State | None:
+        """The step from a --cache-from image (see cachefrom), or None."""
+        if self.s.req.no_cache or not self.s.cache_sources:
+            return None
+        match = cachefrom.find(self.s.cache_sources, state.config, config.history[-1].created_by)
+        if match is None:
+            return None
+        images = self.s.images
+
+        def work() -> State:
+            if match.last:
+                return load_state(images, match.source.image_id, key)
+            new_config, layers = cachefrom.restored(config, match, len(state.layers))
+            with images.creating():
+                image_id = images.store_image(
+                    new_config.to_json(), layers, [], parent=state.image_id
+                )
+            return State(image_id, new_config, layers, key)
+
+        new = await settled(work)
+        self.s.builder.cache.record(key, new.image_id)
+        self._hit = True
+        self.emit(Output(" ---> Using cache\n"))
+        self._emit_id(new)
+        return new
+
     async def _use_cache(self, image_id: str, key: str) -> State:
         self._hit = True
         state = await settled(load_state, self.s.images, image_id, key)
-        self.s.emit(Output(" ---> Using cache\n"))
+        self.emit(Output(" ---> Using cache\n"))
         self._emit_id(state)
         return state
 
@@ -534,14 +572,14 @@ class StageBuilder:
 
     def _announce(self, number: int, node: parser.Node) -> None:
         step = self.offset + number + 1
-        self.s.emit(Output(f"Step {step}/{self.s.plan.steps} : {node.original.strip()}\n"))
-        self.s.emit(
+        self.emit(Output(f"Step {step}/{self.s.plan.steps} : {node.original.strip()}\n"))
+        self.emit(
             StepEvent(step, self.s.plan.steps, self.stage.label, node.original.strip(), "running")
         )
 
     def _event(self, number: int, node: parser.Node, state: str, started: float) -> None:
         step = self.offset + number + 1
-        self.s.emit(
+        self.emit(
             StepEvent(
                 step,
                 self.s.plan.steps,
@@ -554,7 +592,7 @@ class StageBuilder:
 
     def _emit_id(self, state: State) -> None:
         if state.image_id:
-            self.s.emit(Output(f" ---> {state.image_id.removeprefix('sha256:')[:12]}\n"))
+            self.emit(Output(f" ---> {state.image_id.removeprefix('sha256:')[:12]}\n"))
 
 
 # pure helpers -------------------------------------------------------------------------

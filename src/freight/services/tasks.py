@@ -286,7 +286,12 @@ class TaskManager:
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
-            self._report_exit(key, state_dir, proc, on_exit)
+            # Gone already (a fast process; its forkserver reaped the shim): report it
+            # on the next loop turn as the pidfd path does, so the caller records the
+            # start first and the exit after it (else the exit is overwritten by
+            # "running", and whoever follows the container waits forever).
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._report_exit, key, state_dir, proc, on_exit)
             return
         self._watched[key] = pidfd
 
