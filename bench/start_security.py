@@ -15,7 +15,9 @@ and, outside the daemon, the runtime's own steps for the default profile:
 resolve (daemon, caps/arch/kernel), convert (runtime, JSON → Filter), compile
 with libseccomp (a cache miss), cache hit, and the prctl that installs it;
 and the user namespace's steps: the idmap's namespace fd, an idmapped bind,
-and unshare plus the uid_map/gid_map writes.
+and unshare plus the uid_map/gid_map writes; and the runtime alone (no CLI,
+no daemon) running `true` with neither, seccomp, userns, or both: on a busy
+machine the CLI's interpreter start makes the end-to-end medians noisy.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -125,21 +128,94 @@ def steps(runs: int) -> None:
 
 
 def _unshare_in_child(m: object) -> float:
-    """unshare(CLONE_NEWUSER) + the mapper's uid_map/gid_map writes, as the setup child."""
+    """What the runtime's setup child does: unshare(CLONE_NEWUSER), ask, wait while the
+    parent writes uid_map/gid_map, become root there (ms, measured in the child)."""
     from freight.linux import userns
 
     read, write = os.pipe()
+    ask_r, ask_w = os.pipe()
+    ack_r, ack_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         start = time.perf_counter()
-        userns.unshare_mapped(m)  # type: ignore[arg-type]
+        userns.unshare_user(lambda: (os.write(ask_w, b"?"), os.read(ack_r, 1)))
         os.write(write, str((time.perf_counter() - start) * 1000).encode())
         os._exit(0)
-    os.close(write)
+    os.read(ask_r, 1)
+    userns.write_maps(pid, m)  # type: ignore[arg-type]
+    os.write(ack_w, b"1")
     os.waitpid(pid, 0)
     value = float(os.read(read, 64))
-    os.close(read)
+    for fd in (read, write, ask_r, ask_w, ack_r, ack_w):
+        os.close(fd)
     return value
+
+
+def runtime_runs(runs: int) -> None:
+    """`true` through the runtime alone (create, start, wait, delete), no CLI or daemon:
+    the variants differ only in the spec, so the difference is the runtime's cost."""
+    import json
+
+    from runtime_fixtures import become_subreaper, make_bundle
+
+    from freight.linux import idmap, syscalls, userns
+    from freight.runtime.native import FreightRuntime
+    from freight.services import seccompprofile, specgen
+
+    become_subreaper()
+    tmp = Path(tempfile.mkdtemp(prefix="freight-bench-rt-", dir="/tmp"))
+    os.chmod(tmp, 0o711)  # the userns root must reach its rootfs
+    rt = FreightRuntime(tmp / "state")
+    ranges = (userns.IdRange(0, 100000, 65536),)
+    m = userns.IdMap(ranges, ranges)
+    ns_fd = userns.namespace_fd(m)
+    profile = seccompprofile.container_seccomp(None, False, specgen.DEFAULT_CAPS)
+    bundles: dict[str, tuple[Path, str]] = {}
+    for name, seccomp, user in (
+        ("neither", False, False),
+        ("seccomp", True, False),
+        ("userns", False, True),
+        ("seccomp + userns", True, True),
+    ):
+        bundle, cid = make_bundle(tmp, ["true"])
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["process"]["noNewPrivileges"] = False  # as docker run's default
+        if seccomp:
+            spec["linux"]["seccomp"] = profile
+        if user:
+            spec["linux"]["namespaces"].append({"type": "user"})
+            spec["linux"].update(
+                uidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+                gidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+            )
+            (bundle / "rootfs").rename(bundle / "rootfs-src")
+            (bundle / "rootfs").mkdir()
+            idmap.idmapped_bind(str(bundle / "rootfs-src"), str(bundle / "rootfs"), ns_fd)
+        (bundle / "config.json").write_text(json.dumps(spec))
+        bundles[name] = (bundle, cid)
+    samples: dict[str, list[float]] = {name: [] for name in bundles}
+    try:
+        for i in range(runs + 3):
+            for name, (bundle, cid) in bundles.items():
+                start = time.perf_counter()
+                pid, _ = rt.create(cid, bundle, 0, 1, 2)
+                rt.start(cid)
+                os.waitpid(pid, 0)
+                rt.delete(cid)
+                if i >= 3:  # the first runs warm the caches
+                    samples[name].append((time.perf_counter() - start) * 1000)
+    finally:
+        for bundle, _ in bundles.values():
+            if (bundle / "rootfs-src").exists():
+                syscalls.umount(str(bundle / "rootfs"), syscalls.MNT_DETACH)
+        os.close(ns_fd)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"runtime alone: create+start+wait+delete of true ({runs} runs each, interleaved)")
+    for name, values in samples.items():
+        print(f"  {name:<36} {_ms(values)}")
+    base = statistics.median(samples["neither"])
+    for name in ("seccomp", "userns", "seccomp + userns"):
+        print(f"  {name} adds (median): {statistics.median(samples[name]) - base:+.2f} ms")
 
 
 def userns_steps(runs: int) -> None:
@@ -195,6 +271,7 @@ def main() -> None:
         steps(args.runs)
         print("steps of a user namespace")
         userns_steps(args.runs)
+        runtime_runs(args.runs)
     finally:
         remove_all_containers(d)
         stop_daemon(d)

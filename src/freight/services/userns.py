@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import logging
 import os
 import pwd
 import shutil
@@ -49,6 +50,8 @@ from freight.linux.mountopts import parse_mount_options
 from freight.linux.userns import IdMap, IdRange
 from freight.services.model import HostSettings
 from freight.snapshots import Mount
+
+log = logging.getLogger(__name__)
 
 SUBUID = Path("/etc/subuid")
 SUBGID = Path("/etc/subgid")
@@ -463,6 +466,9 @@ def mount_rootfs(mounts: list[Mount], target: Path, m: IdMap, scratch: Path) -> 
         syscalls.umount(str(scratch), syscalls.MNT_DETACH)  # overlay holds its own clones
         with contextlib.suppress(OSError):
             scratch.rmdir()
+    log.debug(
+        "rootfs at %s: idmapped layers under %s (root is host %d:%d)", target, layer_root, *m.root
+    )
     return "idmapped-layers"
 
 
