@@ -196,3 +196,68 @@ def test_cache_from_an_image_built_elsewhere(freightd, ctx_dir, new_tag) -> None
     out(freightd.docker("builder", "prune", "-a", "-f"))
     (ctx / "f").write_text("v1\n")
     assert "Using cache" not in build(freightd, "-t", new_tag(), str(ctx))
+
+
+# ADD of a URL: revalidated, not downloaded again --------------------------------------
+
+
+class _Origin:
+    """An HTTP server on 127.0.0.1 with one file, ETag and If-None-Match; it counts
+    full answers and 304s."""
+
+    def __init__(self) -> None:
+        import hashlib
+        import http.server
+        import threading
+
+        self.body = b"v1\n"
+        self.full = self.not_modified = 0
+        origin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                etag = '"' + hashlib.sha256(origin.body).hexdigest()[:16] + '"'
+                if self.headers.get("If-None-Match") == etag:
+                    origin.not_modified += 1
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                origin.full += 1
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(origin.body)))
+                self.end_headers()
+                self.wfile.write(origin.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/file.txt"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_add_url_is_revalidated_on_a_cached_rebuild(freightd, ctx_dir, new_tag) -> None:
+    origin = _Origin()
+    try:
+        ctx = ctx_dir(f"FROM busybox\nADD {origin.url} /file.txt\nRUN cat /file.txt > /seen\n")
+        tag = new_tag()
+        build(freightd, "-t", tag, str(ctx))
+        downloads = origin.full
+        assert downloads >= 1
+
+        log = build(freightd, "-t", tag, str(ctx))
+        assert log.count("Using cache") == 2, log
+        assert origin.full == downloads and origin.not_modified == 1  # asked, not fetched
+
+        origin.body = b"v2\n"
+        log = build(freightd, "-t", tag, str(ctx))
+        assert log.count("Using cache") == 0, log
+        assert out(freightd.docker("run", "--rm", tag, "cat", "/seen")) == "v2\n"
+    finally:
+        origin.close()

@@ -66,6 +66,7 @@ _SKIPPED_XATTRS = ("trusted.overlay.",)
 # A file modified less than this before it is hashed may change again within
 # the same mtime tick: its digest is not remembered (git's "racy clean").
 _RACY_NS = 2_000_000_000
+_URL_KEY = "url\0"  # StatCache entries of ADD URLs (a path never starts so)
 _MULTI_SOURCE = (
     "When using {kind} with more than one source file, the destination must be a directory "
     "and end with a /"
@@ -122,6 +123,22 @@ class StatCache:
         self._entries[key] = digest
         while len(self._entries) > self.MAX_ENTRIES:
             del self._entries[next(iter(self._entries))]
+
+    def get_url(self, url: str) -> dict[str, str] | None:
+        """What the last download of `url` said: its validators and its hash."""
+        raw = self._entries.get(_URL_KEY + url)
+        try:
+            found = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) and "hash" in found else None
+
+    def put_url(self, url: str, digest: str, etag: str, last_modified: str) -> None:
+        key = _URL_KEY + url
+        self._entries.pop(key, None)
+        if etag or last_modified:  # nothing to revalidate with: nothing to remember
+            doc = {"hash": digest, "etag": etag, "last_modified": last_modified}
+            self._entries[key] = json.dumps(doc, separators=(",", ":"))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -838,6 +855,8 @@ class _Download:
     filename: str
     mtime: float | None
     digest: str
+    etag: str = ""
+    last_modified: str = ""
 
 
 def _hash_remote(source: str, opts: CopyOptions, cache: StatCache | None) -> str:
@@ -850,8 +869,27 @@ def _hash_remote(source: str, opts: CopyOptions, cache: StatCache | None) -> str
     if opts.checksum:
         _checksum_of(opts.checksum)  # a malformed one fails before any download
         return opts.checksum
-    with _download(source, None) as dl:
-        return f"{dl.digest}\0{dl.filename}\0{dl.mtime}"
+    known = cache.get_url(source) if cache is not None else None
+    with _download(source, None, _validators(known)) as dl:
+        if dl is None:  # 304: the server says what we hashed last time is current
+            assert known is not None
+            return known["hash"]
+        digest = f"{dl.digest}\0{dl.filename}\0{dl.mtime}"
+        if cache is not None:
+            cache.put_url(source, digest, dl.etag, dl.last_modified)
+        return digest
+
+
+def _validators(known: dict[str, str] | None) -> dict[str, str]:
+    """Conditional GET headers from what the last download of a URL said."""
+    if not known:
+        return {}
+    headers = {}
+    if known.get("etag"):
+        headers["If-None-Match"] = known["etag"]
+    if known.get("last_modified"):
+        headers["If-Modified-Since"] = known["last_modified"]
+    return headers
 
 
 def _copy_remote(
@@ -867,6 +905,7 @@ def _copy_remote(
                 os.close(src_fd)
         return
     with _download(source, opts.checksum) as dl:
+        assert dl is not None  # unconditional
         resolved = inroot.resolve(writer.root_fd, target)
         if (as_dir or _is_dir(writer.root_fd, resolved)) and not dl.filename:
             raise errors.InvalidArgument(f"cannot determine filename from url: {source}")
@@ -917,16 +956,24 @@ def _checksum_of(checksum: str) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def _download(url: str, checksum: str | None) -> Iterator[_Download]:
+def _download(
+    url: str, checksum: str | None, conditions: dict[str, str] | None = None
+) -> Iterator[_Download | None]:
     """GET `url` into an unnamed temp file (on the host, outside every root);
-    with `checksum`, a mismatch raises before the caller writes anything."""
+    with `checksum`, a mismatch raises before the caller writes anything.
+    With `conditions` (If-None-Match...), None when the server answers 304."""
     import httpx  # lazily: only ADD of a URL needs it
 
     algorithm, expected = _checksum_of(checksum) if checksum else ("sha256", "")
     h = hashlib.new(algorithm)
     with tempfile.TemporaryFile(prefix="freight-add-") as f:
         try:
-            with httpx.stream("GET", url, follow_redirects=True, timeout=60) as resp:
+            with httpx.stream(
+                "GET", url, headers=conditions or {}, follow_redirects=True, timeout=60
+            ) as resp:
+                if resp.status_code == 304 and conditions:
+                    yield None
+                    return
                 if resp.status_code >= 400:
                     raise errors.InvalidArgument(
                         f"failed to GET {url} with status {resp.status_code} "
@@ -948,6 +995,8 @@ def _download(url: str, checksum: str | None) -> Iterator[_Download]:
             _filename(url, headers.get("content-disposition")),
             _last_modified(headers.get("last-modified")),
             actual,
+            headers.get("etag") or "",
+            headers.get("last-modified") or "",
         )
 
 
