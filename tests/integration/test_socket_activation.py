@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from freight.daemon.listeners import activated_hosts
+
 
 def ok(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")
@@ -43,7 +45,9 @@ class Activated:
         self.tcp.listen(16)
         self.port = self.tcp.getsockname()[1]
 
-    def spawn(self, *hosts: str, listen_fds: int = 2, own_pid: bool = True) -> subprocess.Popen:
+    def spawn(
+        self, *hosts: str, listen_fds: int = 2, own_pid: bool = True, flags: tuple[str, ...] = ()
+    ) -> subprocess.Popen:
         sockets = [self.unix.fileno(), self.tcp.fileno()]
 
         def place_fds() -> None:  # in the child: fds 3 and 4, as systemd lays them out
@@ -57,7 +61,7 @@ class Activated:
             *[arg for h in hosts for arg in ("-H", h)],
             "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "run"),
             "--cgroup-parent", self.cgroup_parent, "--log-level", "debug",
-            *self.tools.network_flags(self.cgroup_parent),
+            *self.tools.network_flags(self.cgroup_parent), *flags,
         ]  # fmt: skip
         # sh's $$ is the pid the daemon will have: exec keeps it.
         script = f'LISTEN_PID={pid} LISTEN_FDS={listen_fds} exec "$@"'
@@ -145,3 +149,55 @@ def test_refusals(activated, hosts, kwargs, message) -> None:
     assert proc.wait(30) == 1
     text = (activated.root / "freightd.log").read_text()
     assert message in text and "Traceback" not in text
+
+
+def test_tls_applies_to_an_inherited_tcp_socket(activated, daemon_tools, tmp_path) -> None:
+    import importlib.util
+
+    path = Path(__file__).with_name("tlscerts.py")
+    spec = importlib.util.spec_from_file_location("freight_activation_tlscerts", path)
+    tlscerts = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = tlscerts
+    spec.loader.exec_module(tlscerts)
+    certs = tlscerts.make_certs(tmp_path / "certs")
+    d = activated.freightd(activated.spawn("fd://", flags=("--tlsverify", *certs.server_flags())))
+    try:
+        tcp = f"tcp://127.0.0.1:{activated.port}"
+        base = [sys.executable, "-m", "freight.cli.main", "-H", tcp]
+        plain = subprocess.run([*base, "version"], capture_output=True, timeout=30,
+                               stdin=subprocess.DEVNULL)  # fmt: skip
+        assert plain.returncode != 0
+        tls = subprocess.run(
+            [*base[:3], "--tlsverify", *certs.client_flags(), *base[3:], "info", "--format",
+             "{{.OSType}}"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert ok(tls) == "linux\n"
+        assert b"200 OK" in ping_unix(activated.sock_path)  # the unix one stays plain
+    finally:
+        daemon_tools.stop(d)
+
+
+def test_activated_hosts_checks_and_cleans_the_environment() -> None:
+    env = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "1", "LISTEN_FDNAMES": "x"}
+    assert activated_hosts(["unix:///x.sock"], env) == ["unix:///x.sock"]
+    assert "LISTEN_FDS" in env  # untouched without fd:// hosts
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        # Put the listener at fd 3 (saving what is there) as systemd would.
+        try:
+            saved: int | None = os.dup(3)
+        except OSError:
+            saved = None
+        os.dup2(listener.fileno(), 3, inheritable=True)
+        try:
+            hosts = activated_hosts(["fd://", "unix:///y.sock"], env)
+            assert hosts == ["fd://3", "unix:///y.sock"]
+            assert not os.get_inheritable(3)  # close-on-exec now
+            assert not {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} & set(env)
+        finally:
+            if saved is None:
+                os.close(3)
+            else:
+                os.dup2(saved, 3, inheritable=False)
+                os.close(saved)
