@@ -261,3 +261,21 @@ def test_add_url_is_revalidated_on_a_cached_rebuild(freightd, ctx_dir, new_tag) 
         assert out(freightd.docker("run", "--rm", tag, "cat", "/seen")) == "v2\n"
     finally:
         origin.close()
+
+
+# .wh.* files in the context -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["docker", "freight"])
+def test_context_files_named_like_whiteouts_are_copied(freightd, ctx_dir, new_tag, client) -> None:
+    """A context is no layer: `.wh.*` files are files (docker's untar keeps them)."""
+    ctx = ctx_dir("FROM busybox\nCOPY . /ctx\nRUN ls -a /ctx > /list\n")
+    (ctx / ".wh.keep").write_text("kept\n")
+    (ctx / "sub").mkdir()
+    (ctx / "sub" / ".wh.inner").write_text("inner\n")
+    tag = new_tag()
+    runner = freightd.docker if client == "docker" else freightd.cli
+    out(runner("build", "-t", tag, str(ctx), timeout=120))
+    assert ".wh.keep" in out(freightd.docker("run", "--rm", tag, "cat", "/list")).split()
+    shown = out(freightd.docker("run", "--rm", tag, "cat", "/ctx/.wh.keep", "/ctx/sub/.wh.inner"))
+    assert shown == "kept\ninner\n"

@@ -10,7 +10,8 @@ fresh snapshot and remove it on failure.
 
 Whiteouts (see `whiteouts`) are either written the overlay way, when the
 target is the upper dir of a new snapshot ("overlay"), or carried out, when
-layers are flattened into one plain directory ("delete").
+layers are flattened into one plain directory ("delete"); an archive that is
+not a layer (a build context) has none: its `.wh.*` entries are files ("plain").
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from freight.archive.compression import (
 from freight.archive.whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, PREFIX
 from freight.oci.digest import CHUNK_SIZE, Digest, sha256_hasher
 
-WhiteoutMode = Literal["overlay", "delete"]
+WhiteoutMode = Literal["overlay", "delete", "plain"]
 
 DEFAULT_MAX_ENTRIES = 1 << 20
 DEFAULT_MAX_SIZE = 64 << 30  # uncompressed bytes; stops decompression bombs
@@ -174,7 +175,7 @@ def apply_layer(
 
 class _Extractor:
     def __init__(self, target: Path, mode: WhiteoutMode, privileged: bool, max_entries: int):
-        if mode not in ("overlay", "delete"):
+        if mode not in ("overlay", "delete", "plain"):
             raise errors.InvalidArgument(f"unknown whiteout mode {mode!r}")
         self.root = Path(os.path.realpath(target))
         self.mode = mode
@@ -223,7 +224,7 @@ class _Extractor:
         if name is None:
             return  # the root itself: the snapshot's own directory keeps its attributes
         parent_name, base = posixpath.split(name)
-        if base.startswith(PREFIX):
+        if base.startswith(PREFIX) and self.mode != "plain":
             self._whiteout(member, parent_name, base)
             return
         parent = confine.make_parents(self.root, parent_name, member.name)

@@ -58,8 +58,8 @@ def extract_context(
 
     An empty body is an empty context. A malformed or oversized archive
     raises InvalidArgument; `dest` is then half-filled and is the caller's to
-    remove. Entries named `.wh.*` are read as whiteouts (dropped), which
-    `archive.apply` shares with layers.
+    remove. Entries named `.wh.*` are files like any other (a context is no
+    layer), as docker's untar of a context keeps them.
     """
     dest.mkdir(parents=True, exist_ok=True)
     head = stream.read(_TAR_BLOCK)
@@ -69,7 +69,7 @@ def extract_context(
         apply_layer(
             Prefixed(head, stream),  # type: ignore[arg-type]
             dest,
-            whiteouts="delete",
+            whiteouts="plain",
             max_entries=max_entries,
             max_size=max_size,
         )

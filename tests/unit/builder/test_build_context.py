@@ -59,6 +59,14 @@ def test_extract_context_any_compression(tmp_path: Path, kind: str) -> None:
     assert (tmp_path / "c/src/app.py").read_bytes() == b"print(1)\n"
 
 
+def test_context_entries_named_like_whiteouts_are_files(tmp_path: Path) -> None:
+    body = make_tar({"a": b"A", ".wh.a": b"not a whiteout", "d": "", "d/.wh..wh..opq": b"x"})
+    ctx.extract_context(io.BytesIO(body), tmp_path / "c")
+    assert (tmp_path / "c/a").read_bytes() == b"A"  # nothing was whited out
+    assert (tmp_path / "c/.wh.a").read_bytes() == b"not a whiteout"
+    assert (tmp_path / "c/d/.wh..wh..opq").read_bytes() == b"x"
+
+
 def test_an_empty_body_is_an_empty_context(tmp_path: Path) -> None:
     ctx.extract_context(io.BytesIO(b""), tmp_path / "c")
     assert list((tmp_path / "c").iterdir()) == []
