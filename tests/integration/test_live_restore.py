@@ -97,29 +97,31 @@ def test_info_says_live_restore(live, freightd) -> None:
     assert ok(freightd.docker(*fmt)) == "false\n"
 
 
-def test_logs_exec_stop_after_a_restart(live) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "kill-9"])
+def test_logs_exec_stop_after_a_restart(live, sig: signal.Signals) -> None:
     d = live.d
-    ok(d.cli("run", "-d", "--name", "lr-ticker", "busybox", "sh", "-c", TICKER))
-    poll(lambda: "tick2" in ok(d.cli("logs", "lr-ticker")), what="ticks")
-    pid = state(d, "lr-ticker")["Pid"]
-    live.restart()
+    name = f"lr-ticker-{sig.name.lower()}"
+    ok(d.cli("run", "-d", "--name", name, "busybox", "sh", "-c", TICKER))
+    poll(lambda: "tick2" in ok(d.cli("logs", name)), what="ticks")
+    pid = state(d, name)["Pid"]
+    live.restart(sig)
     d = live.d
-    assert state(d, "lr-ticker")["Status"] == "running"
-    assert state(d, "lr-ticker")["Pid"] == pid
+    assert state(d, name)["Status"] == "running"
+    assert state(d, name)["Pid"] == pid
     # logs -f started after the restart shows the old lines and keeps following.
     follow = subprocess.Popen(
-        [sys.executable, "-m", "freight.cli.main", "logs", "-f", "lr-ticker"], env=d.env,
+        [sys.executable, "-m", "freight.cli.main", "logs", "-f", name], env=d.env,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        seen = poll(lambda: int(ok(d.cli("logs", "lr-ticker")).split()[-1][4:]), what="tick")
-        assert ok(d.cli("exec", "lr-ticker", "echo", "exec-ok")) == "exec-ok\n"
+        seen = poll(lambda: int(ok(d.cli("logs", name)).split()[-1][4:]), what="tick")
+        assert ok(d.cli("exec", name, "echo", "exec-ok")) == "exec-ok\n"
         stats = json.loads(ok(d.docker("stats", "--no-stream", "--format", "{{json .}}",
-                                       "lr-ticker")))  # fmt: skip
-        assert stats["Name"] == "lr-ticker" and stats["PIDs"] != "0"
-        assert "sh -c" in ok(d.docker("top", "lr-ticker"))
-        poll(lambda: int(ok(d.cli("logs", "lr-ticker")).split()[-1][4:]) > seen + 2, what="more")
-        assert ok(d.cli("stop", "-t", "10", "lr-ticker")) == "lr-ticker\n"
+                                       name)))  # fmt: skip
+        assert stats["Name"] == name and stats["PIDs"] != "0"
+        assert "sh -c" in ok(d.docker("top", name))
+        poll(lambda: int(ok(d.cli("logs", name)).split()[-1][4:]) > seen + 2, what="more")
+        assert ok(d.cli("stop", "-t", "10", name)) == name + "\n"
         output, _ = follow.communicate(timeout=15)  # ends with the container
     finally:
         if follow.poll() is None:
@@ -128,9 +130,9 @@ def test_logs_exec_stop_after_a_restart(live) -> None:
     assert lines[0] == "ready" and lines[-1] == "bye"
     ticks = [int(t[4:]) for t in lines if t.startswith("tick")]
     assert ticks == list(range(1, len(ticks) + 1)) and ticks[-1] > seen
-    assert state(d, "lr-ticker")["ExitCode"] == 0
+    assert state(d, name)["ExitCode"] == 0
     assert not Path(f"/proc/{pid}").exists()
-    ok(d.cli("rm", "lr-ticker"))
+    ok(d.cli("rm", name))
 
 
 def test_attach_kill_wait_after_a_restart(live) -> None:
@@ -162,7 +164,8 @@ def test_attach_kill_wait_after_a_restart(live) -> None:
     ok(d.cli("rm", "lr-talk"))
 
 
-def test_ports_and_dns_after_a_restart(live) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "kill-9"])
+def test_ports_and_dns_after_a_restart(live, sig: signal.Signals) -> None:
     d = live.d
     ok(d.cli("network", "create", "lr-net"))
     try:
@@ -175,7 +178,7 @@ def test_ports_and_dns_after_a_restart(live) -> None:
             "8080/tcp"
         ][0]["HostPort"]
         assert http_get(f"http://127.0.0.1:{port}/index.html").strip() == "kept"
-        live.restart()
+        live.restart(sig)
         d = live.d
         # The NAT rule and the bound port are back; the embedded DNS answers again.
         assert http_get(f"http://127.0.0.1:{port}/index.html").strip() == "kept"
