@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from freight.apiserver import health_json
+from freight.apiserver import bodytypes, health_json
 from freight.apiserver.mount_json import mounts_json
 from freight.apiserver.network_json import parse_endpoints
 from freight.dockerapi.humanize import human_duration
@@ -48,6 +48,7 @@ def _strings(value: Any, what: str) -> list[str] | None:
 def parse_create(name: str, body: dict[str, Any], default_runtime: str) -> CreateRequest:
     if not isinstance(body, dict):
         raise InvalidArgument("invalid container config: must be a JSON object")
+    bodytypes.check_create(body)  # wrong JSON types: a 400 naming the field, as dockerd
     host_raw = body.get("HostConfig") or {}
     image = body.get("Image") or ""
     if not image:

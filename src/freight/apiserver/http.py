@@ -55,6 +55,7 @@ import http
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 import stat
@@ -204,6 +205,25 @@ def decode_json(data: bytes | str, what: str = "invalid JSON") -> Any:
         raise errors.InvalidArgument(f"{what}: {exc}") from None
     if isinstance(value, dict | list) and _depth(value) > MAX_JSON_DEPTH:
         raise too_deep
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _SURROGATE_ESCAPE.search(raw):
+        value = _replace_surrogates(value)
+    return value
+
+
+# A \uD800-\uDFFF escape: json.loads keeps an unpaired one as a lone surrogate, which
+# no UTF-8 encoder accepts later (a 500 far from here); Go decodes it as U+FFFD.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
     return value
 
 
