@@ -137,6 +137,21 @@ def test_sighup_applies_the_new_file(reloadable) -> None:
     assert reloads[0]["Actor"]["ID"] == after["ID"]
 
 
+def test_debug_key_turns_debug_logging_on_and_off(reloadable) -> None:
+    cd = reloadable
+    d = cd.d
+    cd.write({"debug": True, "log-level": "warn"})  # debug wins, as in dockerd
+    cd.hup()
+    mark = len(d.log.read_text())
+    ok(d.docker("version"))
+    assert "GET /v1" in d.log.read_text()[mark:]
+    cd.write({})
+    cd.hup()
+    mark = len(d.log.read_text())
+    ok(d.docker("version"))
+    assert "GET /v1" not in d.log.read_text()[mark:]
+
+
 def test_bad_files_keep_the_old_settings(reloadable) -> None:
     cd = reloadable
     d = cd.d

@@ -27,6 +27,7 @@ FILE_KEYS = {
     "exec-root": "exec_root",
     "pidfile": "pidfile",
     "log-level": "log_level",
+    "debug": "debug",
     "default-runtime": "default_runtime",
     "cgroup-parent": "cgroup_parent",
     "bridge": "bridge",
@@ -60,6 +61,7 @@ class DaemonConfig:
     exec_root: Path = Path(DEFAULT_EXEC_ROOT)
     pidfile: Path | None = None
     log_level: str = "info"
+    debug: bool = False  # -D / "debug": true: log level debug, whatever log-level says
     default_runtime: str = "freight"
     cgroup_parent: str = "freight"
     bridge: str = "freight0"  # the default network's bridge (created if missing)
@@ -100,6 +102,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pidfile", help="path of the pid file (default EXEC_ROOT/freightd.pid)")
     p.add_argument("--config-file", help="daemon configuration file (JSON, like daemon.json)")
     p.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="logging level (default info)")
+    p.add_argument("-D", "--debug", action="store_const", const=True,
+                   help="debug logging (as --log-level debug)")  # fmt: skip
     p.add_argument("--default-runtime", help="runtime for containers: freight or runc")
     p.add_argument("--cgroup-parent", help="parent cgroup of all containers (default freight)")
     p.add_argument("-b", "--bridge", help="bridge of the default network (default freight0)")
@@ -196,6 +200,10 @@ def _read_file(path: Path) -> dict:
 def _check(cfg: DaemonConfig) -> None:
     if cfg.log_level not in LOG_LEVELS:
         raise InvalidArgument(f"invalid log-level {cfg.log_level!r}: want one of {LOG_LEVELS}")
+    if not isinstance(cfg.debug, bool):
+        raise InvalidArgument(f"debug: want true or false, not {cfg.debug!r}")
+    if cfg.debug:
+        cfg.log_level = "debug"  # dockerd: --debug wins over --log-level
     if not isinstance(cfg.live_restore, bool):
         raise InvalidArgument(f"live-restore: want true or false, not {cfg.live_restore!r}")
     for name in ("shutdown_timeout", "max_concurrent_downloads"):

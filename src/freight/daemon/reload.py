@@ -1,7 +1,7 @@
 """SIGHUP: read the config file again and apply what can change while running.
 
 What reloads (dockerd's reloadable keys, plus the log level and the default
-log driver): ``log-level``, ``registry-mirrors``, ``insecure-registries``,
+log driver): ``debug``/``log-level``, ``registry-mirrors``, ``insecure-registries``,
 ``max-concurrent-downloads``, ``log-driver``/``log-opts`` (for containers
 created from now on), ``live-restore``, ``shutdown-timeout``. Anything else
 in the file (hosts, data-root, ...) needs a restart and is left as it is.
@@ -31,6 +31,7 @@ log = logging.getLogger("freightd")
 
 RELOADABLE = (
     "log_level",
+    "debug",
     "registry_mirrors",
     "insecure_registries",
     "max_concurrent_downloads",
