@@ -20,7 +20,7 @@ MTIME = 1700000000
 
 @dataclass
 class Entry:
-    """One tar member: kind is "file", "dir", "symlink", "hardlink" (target = link name)."""
+    """One tar member: kind is "file", "dir", "symlink", "hardlink" (target = link name), "fifo"."""
 
     name: str
     kind: str = "file"
@@ -31,7 +31,8 @@ class Entry:
 
 def rootfs_tar(entries: Iterable[Entry], busybox: bool = True) -> bytes:
     """A tar with /bin/busybox (and the /etc files a container needs), then `entries`
-    exactly in the order given (attacks depend on the order)."""
+    exactly in the order given (attacks depend on the order). An entry of `entries`
+    replaces a base one of the same name."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         base: list[Entry] = []
@@ -46,6 +47,8 @@ def rootfs_tar(entries: Iterable[Entry], busybox: bool = True) -> bytes:
                 Entry("etc/group", data=b"root:x:0:\n"),
             ]
             base.sort(key=lambda e: e.kind != "dir")
+        given = {e.name for e in entries}
+        base = [e for e in base if e.name not in given]
         for e in [*base, *entries]:
             add(tar, e)
     return buf.getvalue()
@@ -62,6 +65,9 @@ def add(tar: tarfile.TarFile, e: Entry) -> None:
         tar.addfile(info)
     elif e.kind == "hardlink":
         info.type, info.linkname = tarfile.LNKTYPE, e.target
+        tar.addfile(info)
+    elif e.kind == "fifo":
+        info.type = tarfile.FIFOTYPE
         tar.addfile(info)
     else:
         info.size = len(e.data)

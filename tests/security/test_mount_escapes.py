@@ -195,3 +195,105 @@ def test_build_context_symlink_inside_is_followed(freightd):
         assert out == "inside\n", out
     finally:
         freightd.cli("rmi", "-f", tag)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-v", "VOL:/proc"],
+        ["--tmpfs", "/proc/sys"],
+        ["-v", "VOL:/proc/sys/kernel"],
+        ["--mount", "type=tmpfs,destination=/proc/1"],
+    ],
+)
+def test_mounts_over_proc_are_refused(freightd, cleanup, flags):
+    """Attack: a volume, bind or tmpfs on /proc or inside it, hiding the masked and
+    read-only paths (or replacing them with files the container controls). Safe outcome:
+    the start is refused with an error naming the destination."""
+    vol = f"secvol-{secrets.token_hex(3)}"
+    cleanup["volumes"].append(vol)
+    flags = [f.replace("VOL", vol) for f in flags]
+    code, out = _run(freightd, *flags, "busybox", "cat", "/proc/self/status")
+    dest = flags[1].split(":")[-1].split("destination=")[-1]
+    assert code != 0 and dest in out and "refused" in out, out
+
+
+def test_volume_at_proc_in_the_image_is_refused(freightd, cleanup):
+    """Attack: an image declaring `VOLUME /proc` (or a volume path that is a symlink into
+    /proc), so every container of it gets a writable volume over proc. Safe outcome: the
+    container does not start; the error names the path."""
+    name, out = import_image(freightd, [Entry("data", "symlink", target="/proc/sys")])
+    assert name, out
+    vol = f"secvol-{secrets.token_hex(3)}"
+    cleanup["volumes"].append(vol)
+    code, out = _run(freightd, "-v", f"{vol}:/data", name, "/bin/busybox", "true")
+    assert code != 0 and "/data" in out and "/proc/sys" in out and "refused" in out, out
+    tag = f"secproc-{secrets.token_hex(3)}"
+    ctx = _context({"Dockerfile": b"FROM busybox\nVOLUME /proc\n"}, {})
+    result = freightd.cli("build", "-q", "-t", tag, "-", input=ctx, timeout=60)
+    assert result.returncode == 0, output(result)
+    try:
+        code, out = _run(freightd, tag, "true")
+        assert code != 0 and "/proc" in out and "refused" in out, out
+    finally:
+        freightd.cli("rmi", "-f", tag)
+
+
+def test_etc_files_through_symlinks(freightd, canary):
+    """Attack: the image's /etc/hosts, /etc/resolv.conf and /etc/hostname are symlinks to a
+    host file (absolute, and climbing with ..), so the daemon's binds of its generated
+    files land on the host file (or copy it in). Safe outcome: the links resolve in the
+    container's root; the container reads the generated files, the host file is unchanged."""
+    secret = f"{canary}/HOSTSECRET"
+    entries = [
+        Entry("etc/hosts", "symlink", target=secret),
+        Entry("etc/resolv.conf", "symlink", target="../" * 10 + secret.lstrip("/")),
+        Entry("etc/hostname", "symlink", target=secret + "2"),
+    ]
+    name, out = import_image(freightd, entries)
+    assert name, out
+    code, out = _run(
+        freightd, "--hostname", "inbox", name, "/bin/busybox", "cat", "/etc/hosts",
+        "/etc/resolv.conf", "/etc/hostname",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "host-secret" not in out and "localhost" in out and "inbox" in out, out
+    with open(secret) as f:
+        assert f.read() == "host-secret\n"
+    assert listing(canary) == ["HOSTSECRET"]
+
+
+def test_image_proc_sys_dev_symlinks(freightd, canary):
+    """Attack: the image's /proc, /sys and /dev are symlinks (to a host path, climbing, and
+    to "/"), so the runtime's proc, sysfs and /dev mounts follow them onto the host.
+    Safe outcome: the container either runs with those mounts inside its own root or is
+    refused with an error naming the path; the host path is untouched either way."""
+    entries = [
+        Entry("proc", "symlink", target=canary),
+        Entry("sys", "symlink", target="../../../.."),
+        Entry("dev", "symlink", target="/"),
+    ]
+    name, out = import_image(freightd, entries)
+    assert name, out
+    code, out = _run(freightd, name, "/bin/busybox", "head", "-1", "/proc/self/status")
+    assert code != 0 and "'/dev' is refused" in out and "root directory" in out, out
+    assert listing(canary) == ["HOSTSECRET"]
+    # Without the /dev link, proc -> <host path> and sys -> ../.. are followed inside.
+    name, out = import_image(freightd, entries[:2])
+    assert name, out
+    code, out = _run(freightd, name, "/bin/busybox", "head", "-1", "/proc/self/status")
+    assert code != 0 and "'/sys' is refused" in out, out
+    name, out = import_image(freightd, entries[:1])
+    assert name, out
+    code, out = _run(freightd, name, "/bin/busybox", "head", "-1", "/proc/self/status")
+    assert code == 0 and out.startswith("Name:"), out
+    assert listing(canary) == ["HOSTSECRET"]
+
+
+def test_fifo_at_etc_passwd_does_not_hang_the_daemon(freightd):
+    """Attack: the image's /etc/passwd is a FIFO, so the daemon's user lookup (run -u name)
+    blocks forever on open. Safe outcome: the run fails promptly, naming the user."""
+    name, out = import_image(freightd, [Entry("etc/passwd", "fifo")])
+    assert name, out
+    result = freightd.cli("run", "--rm", "-u", "alice", name, "/bin/busybox", "true", timeout=15)
+    assert result.returncode != 0 and "alice" in output(result), output(result)

@@ -111,8 +111,42 @@ def make_cwd(sys: Syscalls, plan: RootfsPlan) -> None:
         ) from None
 
 
+# Files a bind may cover inside /proc (lxcfs-style views), as runc allows; nothing else.
+PROC_BIND_ALLOWED = frozenset(
+    {
+        "proc/cpuinfo", "proc/diskstats", "proc/meminfo", "proc/stat", "proc/swaps",
+        "proc/uptime", "proc/loadavg", "proc/slabinfo", "proc/net/dev",
+        "proc/sys/kernel/ns_last_pid",
+    }
+)  # fmt: skip
+
+
+def check_destination(plan: RootfsPlan, m: MountOp, dest: str) -> None:
+    """Nothing is mounted over the root itself, and only proc itself goes on /proc. A volume or bind there (`VOLUME /proc`, `-v x:/proc`,
+    or a path that leads into /proc through a symlink) would hide the masked and
+    read-only paths, or put them on files the container controls."""
+    rel = os.path.relpath(dest, plan.rootfs)
+    if rel == ".":
+        # e.g. an image's /dev -> "/": the mount would cover the whole root.
+        raise ExecError(
+            f"mount destination {m.destination!r} is refused: it resolves to the "
+            "container's root directory",
+            125,
+        )
+    if rel != "proc" and not rel.startswith("proc/"):
+        return
+    if (rel == "proc" and m.type == "proc") or (m.is_bind and rel in PROC_BIND_ALLOWED):
+        return
+    raise ExecError(
+        f"mount destination {m.destination!r} is refused: it is /proc or inside it "
+        f"(/{rel}), where only proc itself may be mounted",
+        125,
+    )
+
+
 def mount_entry(sys: Syscalls, plan: RootfsPlan, m: MountOp) -> None:
     dest = secure_join(sys, plan.rootfs, m.destination)
+    check_destination(plan, m, dest)
     if m.type in ("cgroup", "cgroup2"):
         mount_cgroup(sys, dest, m, plan.cgroup_binds, plan.cgroup_links)
     elif m.is_bind:
