@@ -35,29 +35,29 @@ owners (unless `chown`), sizes, file bytes, symlink targets and device
 numbers, not mtimes (BuildKit leaves them out of COPY cache keys too). A
 `StatCache` remembers file digests by (path, size, mtime, mode) so rehashing an
 unchanged context reads no file.
+
+Which paths a source names is `copymatch`'s; fetching URLs and git
+repositories for ADD is `urlfetch`'s; this module hashes and copies.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import json
 import os
 import posixpath
-import re
 import stat
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from freight import errors
 from freight.archive import compression, inroot
-from freight.archive.dockerignore import IgnoreMatcher
+from freight.builder import copymatch, urlfetch
 from freight.linux.openat2 import openat2
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY
@@ -178,201 +178,6 @@ class StatCache:
             raise
 
 
-# source matching --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Match:
-    """One source path found in the root."""
-
-    source: str  # as written in the Dockerfile
-    rel: str  # path inside the root, no leading "/" ("" is the root)
-    keep: str  # --parents: the path kept under dest ("" otherwise)
-
-
-_GLOB_META = re.compile(r"[*?\[\\]")
-
-
-def _clean(source: str) -> str:
-    """The path inside the root: absolute and `..` clamped at the root."""
-    return posixpath.normpath("/" + source).lstrip("/")
-
-
-def _glob_regex(pattern: str, source: str) -> re.Pattern[str]:
-    """One path component of Go's filepath.Match as a regex."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        i += 1
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "\\":
-            if i >= len(pattern):
-                raise errors.InvalidArgument(f"syntax error in pattern: {source}")
-            out.append(re.escape(pattern[i]))
-            i += 1
-        elif c == "[":
-            end, cls = _char_class(pattern, i, source)
-            out.append(cls)
-            i = end
-        else:
-            out.append(re.escape(c))
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def _char_class(pattern: str, i: int, source: str) -> tuple[int, str]:
-    negate = i < len(pattern) and pattern[i] == "^"
-    if negate:
-        i += 1
-    items: list[str] = []
-    first = True
-    while True:
-        if i >= len(pattern):
-            raise errors.InvalidArgument(f"syntax error in pattern: {source}")
-        c = pattern[i]
-        if c == "]" and not first:
-            return i + 1, "[" + ("^" if negate else "") + "".join(items) + "]"
-        first = False
-        if c == "\\":
-            i += 1
-            if i >= len(pattern):
-                raise errors.InvalidArgument(f"syntax error in pattern: {source}")
-            c = pattern[i]
-        if c in "]-" and first:
-            raise errors.InvalidArgument(f"syntax error in pattern: {source}")
-        lo = c
-        i += 1
-        if i + 1 < len(pattern) and pattern[i] == "-" and pattern[i + 1] != "]":
-            hi = pattern[i + 1]
-            i += 2
-            if hi == "\\":
-                if i >= len(pattern):
-                    raise errors.InvalidArgument(f"syntax error in pattern: {source}")
-                hi = pattern[i]
-                i += 1
-            if hi < lo:
-                raise errors.InvalidArgument(f"syntax error in pattern: {source}")
-            items.append(re.escape(lo) + "-" + re.escape(hi))
-        else:
-            items.append(re.escape(lo))
-
-
-def _exists(root_fd: int, rel: str) -> bool:
-    try:
-        os.close(openat2(root_fd, rel or ".", os.O_PATH))
-    except OSError:
-        return False
-    return True
-
-
-def _list_dir(root_fd: int, rel: str) -> list[str]:
-    try:
-        fd = openat2(root_fd, rel or ".", _DIR)
-    except OSError:
-        return []
-    try:
-        return sorted(os.listdir(fd))
-    finally:
-        os.close(fd)
-
-
-def _expand(root_fd: int, source: str) -> list[str]:
-    """The root-relative paths `source` names (sorted glob matches, or itself)."""
-    parts = [p for p in _clean(source).split("/") if p]
-    found = [""]
-    for part in parts:
-        if not _GLOB_META.search(part):
-            found = [f"{d}/{part}" if d else part for d in found]
-            continue
-        regex = _glob_regex(part, source)
-        found = [
-            f"{d}/{name}" if d else name
-            for d in found
-            for name in _list_dir(root_fd, d)
-            if regex.match(name)
-        ]
-    return [rel for rel in found if _exists(root_fd, rel)]
-
-
-def _kept_path(source: str, rel: str) -> str:
-    """--parents: the path kept under dest, `rel` after the source's `/./` pivot if any."""
-    text = source.lstrip("/")
-    while text.startswith("./"):  # a leading "./" is no pivot
-        text = text[2:].lstrip("/")
-    text = "/" + text
-    pivot = text.find("/./")
-    if pivot < 0:
-        return rel
-    depth = len([p for p in _clean(text[:pivot]).split("/") if p])
-    return "/".join(rel.split("/")[depth:])
-
-
-def _matches(root_fd: int, sources: list[str], parents: bool) -> list[_Match]:
-    out: list[_Match] = []
-    for source in sources:
-        found = _expand(root_fd, source)
-        if not found:
-            raise errors.NotFound(f'failed to compute cache key: "/{_clean(source)}": not found')
-        for rel in found:
-            out.append(_Match(source, rel, _kept_path(source, rel) if parents else ""))
-    return out
-
-
-# walking a source --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Node:
-    """An entry to copy: `rel` below the source ("" is the source itself)."""
-
-    rel: str
-    st: os.stat_result
-    parent_fd: int  # where `name` is (or -1 for the top: `fd` is opened)
-    name: str
-
-
-class _Excluder:
-    """--exclude: whether a path below the source is left out, and whether an
-    excluded directory must still be walked (a `!` exception may re-include)."""
-
-    def __init__(self, patterns: tuple[str, ...]) -> None:
-        self._matcher = IgnoreMatcher(list(patterns)) if patterns else None
-
-    def skip(self, rel: str, is_dir: bool) -> bool:
-        if self._matcher is None or not self._matcher.matches(rel):
-            return False
-        return not (is_dir and self._matcher.may_include_below(rel))
-
-    def excluded(self, rel: str) -> bool:
-        return self._matcher is not None and self._matcher.matches(rel)
-
-
-def _open_top(root_fd: int, rel: str) -> tuple[int, os.stat_result]:
-    """An fd on the source, its symlinks followed inside the root."""
-    try:
-        fd = openat2(root_fd, rel or ".", os.O_PATH)
-    except OSError as e:
-        raise errors.NotFound(f'failed to compute cache key: "/{rel}": not found: {e}') from None
-    return fd, os.fstat(fd)
-
-
-def _reopen(path_fd: int, flags: int) -> int:
-    """A readable fd of what an O_PATH fd points at (it is no symlink: it was followed)."""
-    return os.open(f"/proc/self/fd/{path_fd}", flags)
-
-
-def _children(dir_fd: int) -> list[tuple[str, os.stat_result]]:
-    entries = []
-    with os.scandir(dir_fd) as it:
-        for entry in it:
-            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
-                entries.append((entry.name, entry.stat(follow_symlinks=False)))
-    entries.sort()
-    return entries
-
-
 # hashing ------------------------------------------------------------------------------
 
 
@@ -393,7 +198,7 @@ def hash_sources(
         root_fd = os.open(src_root, _DIR)
         try:
             hasher = _Hasher(root_fd, opts, cache, h)
-            for match in _matches(root_fd, local, opts.parents):
+            for match in copymatch.matches(root_fd, local, opts.parents):
                 hasher.match(match)
         finally:
             os.close(root_fd)
@@ -408,14 +213,14 @@ class _Hasher:
         self.opts = opts
         self.cache = cache
         self.h = h
-        self.exclude = _Excluder(opts.exclude)
+        self.exclude = copymatch.Excluder(opts.exclude)
 
-    def match(self, match: _Match) -> None:
+    def match(self, match: copymatch.Match) -> None:
         self.h.update(f"match\0{match.source}\0{match.rel}\0{match.keep}\0".encode())
-        fd, st = _open_top(self.root_fd, match.rel)
+        fd, st = copymatch.open_top(self.root_fd, match.rel)
         try:
             if stat.S_ISDIR(st.st_mode):
-                dfd = _reopen(fd, _DIR)
+                dfd = copymatch.reopen(fd, _DIR)
                 try:
                     self.record("", st, b"")
                     self.tree(dfd, match.rel, "")
@@ -427,13 +232,15 @@ class _Hasher:
                 self.record("", st, str(st.st_rdev))
             else:
                 self.record(
-                    "", st, self.file_digest(match.rel, st, lambda: _reopen(fd, os.O_RDONLY))
+                    "",
+                    st,
+                    self.file_digest(match.rel, st, lambda: copymatch.reopen(fd, os.O_RDONLY)),
                 )
         finally:
             os.close(fd)
 
     def tree(self, dfd: int, base: str, prefix: str) -> None:
-        for name, st in _children(dfd):
+        for name, st in copymatch.children(dfd):
             rel = f"{prefix}{name}"
             if self.exclude.skip(rel, stat.S_ISDIR(st.st_mode)):
                 continue
@@ -491,11 +298,11 @@ def copy(
     dst_fd = os.open(dst_root, _DIR)
     try:
         remote, local = _split_sources(sources, opts)
-        matches: list[_Match] = []
+        matches: list[copymatch.Match] = []
         if local:
             src_fd = os.open(src_root, _DIR)
             try:
-                matches = _matches(src_fd, local, opts.parents)
+                matches = copymatch.matches(src_fd, local, opts.parents)
             finally:
                 os.close(src_fd)
         many = len(matches) + len(remote) > 1
@@ -544,14 +351,14 @@ class _Writer:
     def __init__(self, root_fd: int, opts: CopyOptions) -> None:
         self.root_fd = root_fd
         self.opts = opts
-        self.exclude = _Excluder(opts.exclude)
+        self.exclude = copymatch.Excluder(opts.exclude)
         self.links: dict[tuple[int, int], str] = {}  # source inode -> first copy's path
         self.dir_owner = opts.chown or (0, 0)
 
     # destinations
 
-    def source(self, src_fd: int, match: _Match, target: str, as_dir: bool) -> None:
-        fd, st = _open_top(src_fd, match.rel)
+    def source(self, src_fd: int, match: copymatch.Match, target: str, as_dir: bool) -> None:
+        fd, st = copymatch.open_top(src_fd, match.rel)
         try:
             if stat.S_ISDIR(st.st_mode):
                 self.directory_source(fd, st, posixpath.join(target, match.keep))
@@ -611,13 +418,13 @@ class _Writer:
 
     def directory_source(self, fd: int, st: os.stat_result, target: str) -> None:
         resolved = inroot.resolve(self.root_fd, target)
-        if _exists(self.root_fd, resolved) and not _is_dir(self.root_fd, resolved):
+        if copymatch.exists(self.root_fd, resolved) and not _is_dir(self.root_fd, resolved):
             raise errors.InvalidArgument(f"cannot copy to non-directory: {target}")
-        created = not _exists(self.root_fd, resolved)
+        created = not copymatch.exists(self.root_fd, resolved)
         mode = self.opts.chmod if self.opts.chmod is not None else 0o755
         dfd_dst = self.mkdirs(resolved, mode)
         try:
-            src = _reopen(fd, _DIR)
+            src = copymatch.reopen(fd, _DIR)
             try:
                 self.tree(src, dfd_dst, resolved, "")
             finally:
@@ -630,7 +437,7 @@ class _Writer:
     def archive(self, fd: int, target: str) -> None:
         resolved = inroot.resolve(self.root_fd, target)
         os.close(self.mkdirs(resolved))
-        with open(_reopen(fd, os.O_RDONLY), "rb") as f:
+        with open(copymatch.reopen(fd, os.O_RDONLY), "rb") as f:
             _kind, plain = compression.decompressed(f)
             try:
                 inroot.extract(
@@ -645,7 +452,7 @@ class _Writer:
     # entries
 
     def tree(self, src_dir: int, dst_dir: int, dst_path: str, prefix: str) -> None:
-        for name, st in _children(src_dir):
+        for name, st in copymatch.children(src_dir):
             rel = f"{prefix}{name}"
             if self.exclude.skip(rel, stat.S_ISDIR(st.st_mode)):
                 continue
@@ -692,7 +499,7 @@ class _Writer:
     def put_top(self, fd: int, st: os.stat_result, dst_dir: int, name: str) -> None:
         """The source itself (already followed): a regular file or a special file."""
         if stat.S_ISREG(st.st_mode):
-            src = _reopen(fd, os.O_RDONLY)
+            src = copymatch.reopen(fd, os.O_RDONLY)
             try:
                 self.replace_with_file(src, st, dst_dir, name)
             finally:
@@ -809,7 +616,7 @@ def _copy_xattrs(src: int, dst: int) -> None:
 def _is_archive(path_fd: int) -> bool:
     """Whether the file is a tar archive, maybe compressed (docker's ADD test)."""
     try:
-        with open(_reopen(path_fd, os.O_RDONLY), "rb") as f:
+        with open(copymatch.reopen(path_fd, os.O_RDONLY), "rb") as f:
             _kind, plain = compression.decompressed(f)
             block = b""
             while len(block) < tarfile.BLOCKSIZE and (
@@ -849,28 +656,18 @@ def _is_git(source: str) -> bool:
     return context.is_git_url(source)
 
 
-@dataclass(frozen=True)
-class _Download:
-    file: BinaryIO  # positioned at 0
-    filename: str
-    mtime: float | None
-    digest: str
-    etag: str = ""
-    last_modified: str = ""
-
-
 def _hash_remote(source: str, opts: CopyOptions, cache: StatCache | None) -> str:
     if _is_git(source):
         with tempfile.TemporaryDirectory(prefix="freight-add-git-") as tmp:
-            checkout = _git_checkout(source, Path(tmp) / "repo", opts.keep_git_dir)
+            checkout = urlfetch.git_checkout(source, Path(tmp) / "repo", opts.keep_git_dir)
             return hash_sources(
                 checkout, ["."], CopyOptions(chown=opts.chown, exclude=opts.exclude), cache
             )
     if opts.checksum:
-        _checksum_of(opts.checksum)  # a malformed one fails before any download
+        urlfetch.checksum_of(opts.checksum)  # a malformed one fails before any download
         return opts.checksum
     known = cache.get_url(source) if cache is not None else None
-    with _download(source, None, _validators(known)) as dl:
+    with urlfetch.download(source, None, urlfetch.validators(known)) as dl:
         if dl is None:  # 304: the server says what we hashed last time is current
             assert known is not None
             return known["hash"]
@@ -880,31 +677,19 @@ def _hash_remote(source: str, opts: CopyOptions, cache: StatCache | None) -> str
         return digest
 
 
-def _validators(known: dict[str, str] | None) -> dict[str, str]:
-    """Conditional GET headers from what the last download of a URL said."""
-    if not known:
-        return {}
-    headers = {}
-    if known.get("etag"):
-        headers["If-None-Match"] = known["etag"]
-    if known.get("last_modified"):
-        headers["If-Modified-Since"] = known["last_modified"]
-    return headers
-
-
 def _copy_remote(
     source: str, writer: _Writer, target: str, as_dir: bool, opts: CopyOptions
 ) -> None:
     if _is_git(source):
         with tempfile.TemporaryDirectory(prefix="freight-add-git-") as tmp:
-            checkout = _git_checkout(source, Path(tmp) / "repo", opts.keep_git_dir)
+            checkout = urlfetch.git_checkout(source, Path(tmp) / "repo", opts.keep_git_dir)
             src_fd = os.open(checkout, _DIR)
             try:
-                writer.source(src_fd, _Match(source, "", ""), target, True)
+                writer.source(src_fd, copymatch.Match(source, "", ""), target, True)
             finally:
                 os.close(src_fd)
         return
-    with _download(source, opts.checksum) as dl:
+    with urlfetch.download(source, opts.checksum) as dl:
         assert dl is not None  # unconditional
         resolved = inroot.resolve(writer.root_fd, target)
         if (as_dir or _is_dir(writer.root_fd, resolved)) and not dl.filename:
@@ -938,83 +723,3 @@ def _copy_remote(
             writer.replace_with_file(dl.file.fileno(), st, pfd, posixpath.basename(path))
         finally:
             os.close(pfd)
-
-
-def _git_checkout(url: str, dest: Path, keep_git_dir: bool) -> Path:
-    from freight.builder import context  # lazily: it brings the git and http machinery
-
-    return context.git_checkout(url, dest, keep_git_dir)
-
-
-def _checksum_of(checksum: str) -> tuple[str, str]:
-    algorithm, _, value = checksum.partition(":")
-    if algorithm not in ("sha256", "sha384", "sha512") or not re.fullmatch(
-        r"[0-9a-f]+", value or "-"
-    ):
-        raise errors.InvalidArgument(f"invalid checksum digest format: {checksum}")
-    return algorithm, value
-
-
-@contextlib.contextmanager
-def _download(
-    url: str, checksum: str | None, conditions: dict[str, str] | None = None
-) -> Iterator[_Download | None]:
-    """GET `url` into an unnamed temp file (on the host, outside every root);
-    with `checksum`, a mismatch raises before the caller writes anything.
-    With `conditions` (If-None-Match...), None when the server answers 304."""
-    import httpx  # lazily: only ADD of a URL needs it
-
-    algorithm, expected = _checksum_of(checksum) if checksum else ("sha256", "")
-    h = hashlib.new(algorithm)
-    with tempfile.TemporaryFile(prefix="freight-add-") as f:
-        try:
-            with httpx.stream(
-                "GET", url, headers=conditions or {}, follow_redirects=True, timeout=60
-            ) as resp:
-                if resp.status_code == 304 and conditions:
-                    yield None
-                    return
-                if resp.status_code >= 400:
-                    raise errors.InvalidArgument(
-                        f"failed to GET {url} with status {resp.status_code} "
-                        f"{resp.reason_phrase}".rstrip()
-                    )
-                for chunk in resp.iter_bytes(_CHUNK):
-                    h.update(chunk)
-                    f.write(chunk)
-                headers = resp.headers
-        except httpx.HTTPError as e:
-            raise errors.InvalidArgument(f"failed to GET {url}: {e}") from None
-        actual = f"{algorithm}:{h.hexdigest()}"
-        if checksum and h.hexdigest() != expected:
-            raise errors.InvalidArgument(f"checksum mismatch: digest mismatch {actual}: {checksum}")
-        f.flush()
-        f.seek(0)
-        yield _Download(
-            f,
-            _filename(url, headers.get("content-disposition")),
-            _last_modified(headers.get("last-modified")),
-            actual,
-            headers.get("etag") or "",
-            headers.get("last-modified") or "",
-        )
-
-
-def _filename(url: str, disposition: str | None) -> str:
-    """The URL path's last name, else Content-Disposition's filename (as docker)."""
-    from urllib.parse import unquote, urlsplit
-
-    name = posixpath.basename(unquote(urlsplit(url).path).rstrip("/"))
-    if name or not disposition:
-        return name
-    found = re.search(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)\"?", disposition, re.IGNORECASE)
-    return posixpath.basename(unquote(found.group(1))) if found else ""
-
-
-def _last_modified(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from freight.builder import copyfiles
+from freight.builder import copyfiles, urlfetch
 
 
 def test_validators_survive_a_save_and_become_conditional_headers() -> None:
@@ -11,7 +11,7 @@ def test_validators_survive_a_save_and_become_conditional_headers() -> None:
     again = copyfiles.StatCache.from_json(cache.to_json())
     known = again.get_url("http://h/f")
     assert known is not None and known["hash"] == "sha256:ab\0f\0None"
-    assert copyfiles._validators(known) == {
+    assert urlfetch.validators(known) == {
         "If-None-Match": '"e1"',
         "If-Modified-Since": "Tue, 01 Oct 2024 10:00:00 GMT",
     }
@@ -23,4 +23,4 @@ def test_a_download_without_validators_is_not_remembered() -> None:
     cache.put_url("http://h/f", "sha256:ab", '"e1"', "")
     cache.put_url("http://h/f", "sha256:cd", "", "")  # the server stopped sending them
     assert cache.get_url("http://h/f") is None
-    assert copyfiles._validators(None) == {}
+    assert urlfetch.validators(None) == {}
