@@ -118,6 +118,10 @@ def test_sighup_applies_the_new_file(reloadable) -> None:
     assert "myregistry.invalid:5000" in registry["IndexConfigs"]
     ok(d.docker("version"))
     assert "GET /v1" in d.log.read_text()  # debug now
+    text = ok(d.cli("system", "info"))
+    assert " Registry Mirrors:\n  https://mirror.invalid:5000/\n" in text
+    assert "  myregistry.invalid:5000\n  10.123.0.0/16\n  127.0.0.0/8\n" in text
+    assert text.endswith(" Live Restore Enabled: true\n")
     # New containers get the new default log driver and options.
     ok(d.cli("image", "bootstrap", "busybox", timeout=120))
     ok(d.docker("create", "--name", "logged", "busybox", "true"))

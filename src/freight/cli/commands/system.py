@@ -163,4 +163,20 @@ def server_info_lines(info: dict[str, Any]) -> list[str]:
         ("Docker Root Dir", info.get("DockerRootDir", "")),
         ("Debug Mode", str(info.get("Debug", False)).lower()),
     ]
-    return lines + [f" {label}: {value}".rstrip() for label, value in rows]
+    lines += [f" {label}: {value}".rstrip() for label, value in rows]
+    return lines + _registry_and_restore_lines(info)
+
+
+def _registry_and_restore_lines(info: dict[str, Any]) -> list[str]:
+    """The tail of docker's server section: registries, mirrors, live restore."""
+    registry = info.get("RegistryConfig") or {}
+    insecure = [
+        name for name, index in (registry.get("IndexConfigs") or {}).items()
+        if not index.get("Secure", True)
+    ] + list(registry.get("InsecureRegistryCIDRs") or [])  # fmt: skip
+    lines = [" Insecure Registries:", *[f"  {name}" for name in insecure]] if insecure else []
+    mirrors = registry.get("Mirrors") or []
+    if mirrors:
+        lines += [" Registry Mirrors:", *[f"  {m}" for m in mirrors]]
+    enabled = str(bool(info.get("LiveRestoreEnabled"))).lower()
+    return [*lines, f" Live Restore Enabled: {enabled}"]
