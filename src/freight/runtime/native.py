@@ -132,6 +132,7 @@ class FreightRuntime:
         self, reader: sync.Reader, pipes: _Pipes, child: int, cfg: ContainerConfig
     ) -> int:
         pid = 0
+        ready = False  # the init's READY can overtake the setup child's PID on a busy host
         while (msg := reader.next()) is not None:
             if msg.type == sync.USERMAP and cfg.idmap is not None:
                 # The setup child is in its new user namespace: map it from out here.
@@ -139,10 +140,12 @@ class FreightRuntime:
                 os.write(pipes.map_w, b"1")
             elif msg.type == sync.PID:
                 pid = msg.pid
-            elif msg.type == sync.READY and pid:
-                return pid
+            elif msg.type == sync.READY:
+                ready = True
             elif msg.type == sync.ERROR:
                 raise ExecError(msg.message, msg.exit_code)
+            if pid and ready:
+                return pid
         raise ExecError("container init exited before it was ready", 125)
 
     def start(self, container_id: str) -> None:

@@ -28,3 +28,21 @@ def test_messages_round_trip_through_a_pipe() -> None:
 def test_long_error_stays_atomic() -> None:
     line = sync.Message(sync.ERROR, message="x" * 10000, exit_code=125).encode()
     assert len(line) < 4096 and line.endswith(b"\n")
+
+
+def test_create_takes_ready_before_pid() -> None:
+    """On a busy host the init can say READY before the setup child reports its pid."""
+    from types import SimpleNamespace
+
+    from freight.runtime.native import FreightRuntime
+
+    r, w = os.pipe()
+    try:
+        sync.send(w, sync.Message(sync.READY))
+        sync.send(w, sync.Message(sync.PID, pid=42))
+        os.close(w)
+        no_userns = SimpleNamespace(idmap=None)
+        pid = FreightRuntime._wait_ready(None, sync.Reader(r), None, 0, no_userns)  # type: ignore[arg-type]
+        assert pid == 42
+    finally:
+        os.close(r)
