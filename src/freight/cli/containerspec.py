@@ -13,9 +13,9 @@ from freight.cli.flags import Command, Flag
 from freight.cli.lifecycleflags import apply_lifecycle_flags, lifecycle_flags
 from freight.cli.mountflags import apply_mount_flags, parse_mount_csv
 from freight.cli.netflags import apply_network_options, network_flags
+from freight.cli.resourceflags import resource_flags, resources_given
 from freight.cli.securityflags import apply_security_flags, security_flags
 from freight.cli.session import CliError
-from freight.cli.units import memory_swap_bytes, nano_cpus, ram_in_bytes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def container_flags() -> list[Flag]:
         Flag("attach", "a", "list", "Attach to STDIN, STDOUT or STDERR", convert=_attach_stream),
         Flag("cap-add", "", "list", "Add Linux capabilities"),
         Flag("cap-drop", "", "list", "Drop Linux capabilities"),
-        Flag("cpus", "", "string", "Number of CPUs", type_name="decimal", convert=nano_cpus),
+        *resource_flags(),
         Flag("entrypoint", "", "string", "Overwrite the default ENTRYPOINT of the image"),
         Flag("env", "e", "list", "Set environment variables"),
         Flag("env-file", "", "list", "Read in a file of environment variables"),
@@ -56,7 +56,6 @@ def container_flags() -> list[Flag]:
         Flag("label-file", "", "list", "Read in a line delimited file of labels"),
         Flag("log-driver", "", "string", "Logging driver for the container"),
         Flag("log-opt", "", "list", "Log driver options"),
-        Flag("memory", "m", "string", "Memory limit", type_name="bytes", convert=ram_in_bytes),
         Flag(
             "mount",
             "",
@@ -65,16 +64,7 @@ def container_flags() -> list[Flag]:
             type_name="mount",
             convert=parse_mount_csv,
         ),
-        Flag(
-            "memory-swap",
-            "",
-            "string",
-            "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
-            type_name="bytes",
-            convert=memory_swap_bytes,
-        ),
         Flag("name", "", "string", "Assign a name to the container"),
-        Flag("pids-limit", "", "int", "Tune container pids limit (set -1 for unlimited)"),
         Flag(
             "pull",
             "",
@@ -253,15 +243,7 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str], detach: bool) 
 
 
 def host_config(opts: dict[str, Any]) -> dict[str, Any]:
-    host: dict[str, Any] = {"AutoRemove": bool(opts.get("rm"))}
-    if opts["memory"] is not None:
-        host["Memory"] = opts["memory"]
-    if opts["memory_swap"] is not None:
-        host["MemorySwap"] = opts["memory_swap"]
-    if opts["cpus"] is not None:
-        host["NanoCpus"] = opts["cpus"]
-    if opts["pids_limit"] is not None:
-        host["PidsLimit"] = opts["pids_limit"]
+    host: dict[str, Any] = {"AutoRemove": bool(opts.get("rm")), **resources_given(opts)}
     if opts["runtime"]:
         host["Runtime"] = opts["runtime"]
     for flag, key in (

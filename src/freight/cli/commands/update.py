@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from freight.cli.flags import Command, Flag
 from freight.cli.mountflags import apply_mount_flags, parse_mount_csv
+from freight.cli.resourceflags import HOST_KEYS, resource_flags
 from freight.cli.session import CliError, Session
-from freight.cli.units import memory_swap_bytes, nano_cpus, ram_in_bytes
 from freight.client.http import ApiError, quote
 
 TYPE_CHECKING = False
@@ -32,37 +32,7 @@ UPDATE = Command(
     "[OPTIONS] CONTAINER [CONTAINER...]",
     "Update configuration of one or more containers",
     [
-        Flag(
-            "blkio-weight",
-            "",
-            "int",
-            "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)",
-            type_name="uint16",
-        ),  # fmt: skip
-        Flag("cpu-period", "", "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
-        Flag("cpu-quota", "", "int", "Limit CPU CFS (Completely Fair Scheduler) quota"),
-        Flag("cpu-shares", "c", "int", "CPU shares (relative weight)"),
-        Flag("cpus", "", "string", "Number of CPUs", type_name="decimal", convert=nano_cpus),
-        Flag("cpuset-cpus", "", "string", "CPUs in which to allow execution (0-3, 0,1)"),
-        Flag("cpuset-mems", "", "string", "MEMs in which to allow execution (0-3, 0,1)"),
-        Flag("memory", "m", "string", "Memory limit", type_name="bytes", convert=ram_in_bytes),
-        Flag(
-            "memory-reservation",
-            "",
-            "string",
-            "Memory soft limit",
-            type_name="bytes",
-            convert=ram_in_bytes,
-        ),  # fmt: skip
-        Flag(
-            "memory-swap",
-            "",
-            "string",
-            "Swap limit equal to memory plus swap: -1 to enable unlimited swap",
-            type_name="bytes",
-            convert=memory_swap_bytes,
-        ),
-        Flag("pids-limit", "", "int", "Tune container pids limit (set -1 for unlimited)"),
+        *resource_flags(),
         Flag("restart", "", "string", "Restart policy to apply when a container exits"),
         Flag("publish", "p", "list", _PUBLISH_HELP),
         Flag("publish-add", "", "list", _PUBLISH_HELP, hidden=True),  # docker service's spelling
@@ -84,19 +54,6 @@ UPDATE = Command(
     aliases=("freight container update", "freight update"),
 )
 
-_RESOURCE_FLAGS = {
-    "blkio_weight": "BlkioWeight",
-    "cpu_period": "CpuPeriod",
-    "cpu_quota": "CpuQuota",
-    "cpu_shares": "CpuShares",
-    "cpus": "NanoCpus",
-    "cpuset_cpus": "CpusetCpus",
-    "cpuset_mems": "CpusetMems",
-    "memory": "Memory",
-    "memory_reservation": "MemoryReservation",
-    "memory_swap": "MemorySwap",
-    "pids_limit": "PidsLimit",
-}
 _LIST_FLAGS = ("publish", "publish_add", "publish_rm", "mount", "mount_add", "volume", "mount_rm")
 
 
@@ -117,7 +74,7 @@ def parse_restart_policy(text: str) -> dict[str, Any]:
 def update_body(opts: dict[str, Any]) -> dict[str, Any]:
     """The request body for the flags that were given (absent: unchanged)."""
     body: dict[str, Any] = {}
-    for dest, key in _RESOURCE_FLAGS.items():
+    for dest, key in HOST_KEYS.items():
         if opts.get(dest) is not None:
             body[key] = opts[dest]
     if opts.get("restart") is not None:
@@ -157,7 +114,7 @@ def _mount_fields(opts: dict[str, Any], body: dict[str, Any]) -> None:
 
 def main(session: Session, argv: list[str]) -> int:
     opts, names = UPDATE.parse(argv)
-    given = any(opts.get(d) is not None for d in (*_RESOURCE_FLAGS, "restart")) or any(
+    given = any(opts.get(d) is not None for d in (*HOST_KEYS, "restart")) or any(
         opts.get(d) for d in _LIST_FLAGS
     )
     if not given:
