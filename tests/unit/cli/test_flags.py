@@ -152,6 +152,7 @@ def test_create_body():
         "PidsLimit": 100,
         "Runtime": "runc",
         "NetworkMode": "default",  # as the docker CLI sends it
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},  # so does docker 28
     }
 
 
