@@ -92,6 +92,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--size", type=int, default=50, help="context size in MB")
     parser.add_argument("--docker", help="a real dockerd to compare with (its -H)")
+    parser.add_argument(
+        "--freight-only", action="store_true", help="skip the docker CLI builds against freightd"
+    )
     args = parser.parse_args()
 
     run_id = secrets.token_hex(4)
@@ -115,6 +118,8 @@ def main() -> None:
                 d.env,
             )
             report("freight build (freightd)", freight)
+            if args.freight_only:
+                return
             docker_env = {**d.env, "DOCKER_BUILDKIT": "0"}
             docker = three_builds(
                 ["docker", "-H", d.host, "build", "-q", "-t", tag, str(project)],

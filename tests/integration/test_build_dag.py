@@ -279,3 +279,16 @@ def test_context_files_named_like_whiteouts_are_copied(freightd, ctx_dir, new_ta
     assert ".wh.keep" in out(freightd.docker("run", "--rm", tag, "cat", "/list")).split()
     shown = out(freightd.docker("run", "--rm", tag, "cat", "/ctx/.wh.keep", "/ctx/sub/.wh.inner"))
     assert shown == "kept\ninner\n"
+
+
+def test_kept_step_containers_keep_their_filesystem(freightd, ctx_dir, new_tag) -> None:
+    """--rm=false: the step's layer is a copy, the container keeps its snapshot."""
+    ctx = ctx_dir("FROM busybox\nRUN echo kept > /kept\n")
+    tag = new_tag()
+    log = build(freightd, "--rm=false", "--no-cache", "-t", tag, str(ctx))
+    cid = log.split("Running in ")[1].split()[0]
+    try:
+        assert "A /kept" in out(freightd.docker("diff", cid)).splitlines()
+        assert out(freightd.docker("run", "--rm", tag, "cat", "/kept")) == "kept\n"
+    finally:
+        freightd.docker("rm", "-f", cid)
