@@ -281,6 +281,13 @@ def _wait_for_start(fifo_fd: int) -> None:
 
 
 def cloexec_all() -> None:
+    """Every fd but 0-2 closes at execve: nothing of the runtime, shim or daemon leaks.
+
+    close_range(CLOEXEC) needs no /proc (an image may cover or lack it); the
+    listing of /proc/self/fd is the fallback for kernels before 5.11.
+    """
+    if syscalls.close_range_cloexec(3):
+        return
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:

@@ -13,7 +13,12 @@ Runs in the container init, before the command is looked up, in this order
     6. pivot_root(".", ".") then lazily detach the old root
     7. readonlyPaths, maskedPaths, and finally a read-only root if asked
 
-All system calls go through the `Syscalls` seam so tests can record them.
+All system calls go through the `Syscalls` seam so tests can record them. In
+the container init the seam is `rootfd.RootedSyscalls`: every path under the
+rootfs is re-opened through an fd on it (openat2 RESOLVE_IN_ROOT) at the moment
+of the mount, so a symlink swapped in after `secure_join` (through a volume
+another container shares) still resolves inside the root. Destinations on /proc
+(other than proc itself) and on the root itself are refused.
 """
 
 from __future__ import annotations
