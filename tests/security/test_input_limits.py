@@ -215,3 +215,28 @@ def test_deeply_nested_json_in_headers_and_query(freightd):
     status, reply = _request(freightd, head.encode())
     assert status == 400, reply
     assert _alive(freightd)
+
+
+def test_bounded_stream_limits(tmp_path):
+    """Attack: an image archive (docker load) that is a decompression bomb, or simply too
+    large. Safe outcome: the reader refuses it, naming what and which limit."""
+    from freight.archive.compression import Bounded
+
+    reader = Bounded(io.BytesIO(_tar_of_zeros(32 << 20)), "image archive", 1 << 40, grace=4 << 20)
+    with pytest.raises(errors.InvalidArgument, match="image archive expands more than 2000"):
+        while reader.read(1 << 20):
+            pass
+    reader = Bounded(io.BytesIO(b"\0" * (3 << 20)), "image archive", 2 << 20)
+    with pytest.raises(errors.InvalidArgument, match="larger than 2097152 bytes"):
+        while reader.read(1 << 20):
+            pass
+
+
+def test_image_load_bomb_through_the_cli(freightd):
+    """Attack: `freight load` of a tiny zstd archive that expands to 300 MiB of zeros.
+    Safe outcome: the load fails with the ratio error, nothing is loaded, the daemon serves
+    on."""
+    result = freightd.cli("load", input=_tar_of_zeros(300 << 20), timeout=60)
+    out = (result.stdout + result.stderr).decode()
+    assert result.returncode != 0 and "expands more than 2000 times" in out, out
+    assert _alive(freightd)

@@ -13,6 +13,8 @@ import gzip
 import lzma
 from typing import BinaryIO, Protocol
 
+from freight import errors
+
 
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
@@ -106,3 +108,54 @@ def decompression_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(kinds)
+
+
+class Bounded:
+    """The plain bytes of `stream`, refused (InvalidArgument naming `what` and the limit)
+    past `max_size` bytes, or — compressed input only, once past `grace` bytes — past
+    `max_ratio` times the compressed bytes read: a decompression bomb stops early.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO | Readable,
+        what: str,
+        max_size: int,
+        max_ratio: int = 2000,
+        grace: int = 256 << 20,
+    ) -> None:
+        self._counted = _Counting(stream)
+        kind, self._plain = decompressed(self._counted)
+        self._compressed = kind is not Compression.PLAIN
+        self._what, self._max_size, self._max_ratio, self._grace = what, max_size, max_ratio, grace
+        self.size = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._plain.read(size)
+        self.size += len(data)
+        if self.size > self._max_size:
+            raise errors.InvalidArgument(
+                f"{self._what} is larger than {self._max_size} bytes uncompressed"
+            )
+        if (
+            self._compressed
+            and self.size > self._grace
+            and self.size > self._counted.count * self._max_ratio
+        ):
+            raise errors.InvalidArgument(
+                f"{self._what} expands more than {self._max_ratio} times "
+                f"({self._counted.count} compressed bytes gave {self.size}): "
+                "refused as a decompression bomb"
+            )
+        return data
+
+
+class _Counting:
+    def __init__(self, stream: BinaryIO | Readable) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data

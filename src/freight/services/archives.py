@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from freight.archive.compression import Compression, decompressed, decompression_errors, detect
+from freight.archive.compression import Bounded, Compression, decompression_errors, detect
 from freight.errors import FreightError, InvalidArgument
 from freight.oci import mediatypes
 from freight.oci import reference as refs
@@ -53,6 +53,7 @@ METADATA_FILES = frozenset({"index.json", "manifest.json", "oci-layout", "reposi
 MAX_METADATA_BYTES = 16 << 20
 MAX_ENTRIES = 1 << 16
 MAX_LINK_HOPS = 40
+MAX_ARCHIVE_SIZE = 128 << 30  # uncompressed; with the expansion-ratio bound of Bounded
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
 
 
@@ -216,7 +217,7 @@ def _clean(name: str, what: str) -> str:
 
 def _read_archive(images: ImageService, stream: BinaryIO) -> _Archive:
     archive = _Archive()
-    _, plain = decompressed(stream)
+    plain = Bounded(stream, "image archive", MAX_ARCHIVE_SIZE)
     try:
         with tarfile.open(fileobj=plain, mode="r|") as tar:  # type: ignore[call-overload]
             count = 0
