@@ -37,6 +37,14 @@ def info(d) -> dict:
     return json.loads(ok(d.docker("info", "--format", "{{json .}}")))
 
 
+def catches_sighup(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(
+        next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+    )
+    return bool(caught & (1 << (signal.SIGHUP - 1)))
+
+
 class ConfigDaemon:
     """A freightd whose settings come from a config file we rewrite (no --log-level flag)."""
 
@@ -48,7 +56,7 @@ class ConfigDaemon:
         text = settings if isinstance(settings, str) else json.dumps(settings)
         self.config.write_text(text)
 
-    def start(self):  # noqa: ANN201 - a conftest Freightd
+    def start(self, hup_while_starting: bool = False):  # noqa: ANN201 - a conftest Freightd
         sock, log = self.root / "freight.sock", self.root / "freightd.log"
         args = [
             sys.executable, "-m", "freight.daemon.main", "-H", f"unix://{sock}",
@@ -58,6 +66,9 @@ class ConfigDaemon:
         ]  # fmt: skip
         with open(log, "ab") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
+        if hup_while_starting:  # as soon as freightd catches SIGHUP, long before it serves
+            poll(lambda: catches_sighup(proc.pid), what="a SIGHUP handler")
+            proc.send_signal(signal.SIGHUP)
         self.d = self.tools.Freightd(self.root, f"unix://{sock}", proc, self.cgroup_parent, log)
         self.tools.wait_for_ping(self.d)
         return self.d
@@ -139,6 +150,21 @@ def test_sighup_applies_the_new_file(reloadable) -> None:
     assert attrs["max-concurrent-downloads"] == "7"
     assert attrs["registry-mirrors"] == "[https://mirror.invalid:5000]"
     assert reloads[0]["Actor"]["ID"] == after["ID"]
+
+
+def test_sighup_while_starting_does_not_kill_the_daemon(private_root, daemon_tools) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (freightd)")
+    cd = ConfigDaemon(daemon_tools, *private_root)
+    cd.write({"log-level": "info"})
+    d = cd.start(hup_while_starting=True)
+    try:
+        ok(d.docker("version"))
+        assert "SIGHUP while starting: not reloaded" in d.log.read_text()
+        cd.hup()  # and the reload works once it serves
+        assert "configuration reloaded" in d.log.read_text()
+    finally:
+        daemon_tools.stop(d)
 
 
 def test_debug_key_turns_debug_logging_on_and_off(reloadable) -> None:

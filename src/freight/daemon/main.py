@@ -68,6 +68,9 @@ class DataRootLock:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A SIGHUP during start-up would kill us: note it until serve() installs the reload.
+    # (A Python handler, not SIG_IGN: children exec'd meanwhile get the default back.)
+    signal.signal(signal.SIGHUP, lambda *_: log.warning("SIGHUP while starting: not reloaded"))
     try:
         cfg, args = load(sys.argv[1:] if argv is None else argv)
     except FreightError as e:
