@@ -107,6 +107,10 @@ def test_an_oom_killed_container_is_restarted(freightd, names) -> None:
     )
     assert state["RestartCount"] == 1
     assert state["State"]["OOMKilled"] is True and state["State"]["ExitCode"] == 137
+    events = ok(freightd.cli("events", "--since", "0", "--until", str(time.time()),
+                             "--filter", f"container={name}", "--format", "{{.Action}}"))  # fmt: skip
+    actions = [a for a in events.split() if a in ("oom", "die", "start")]
+    assert actions == ["start", "oom", "die", "start", "oom", "die"]  # oom before each die
 
 
 def test_stop_during_backoff_cancels_and_start_resets_the_count(freightd, names) -> None:

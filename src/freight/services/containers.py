@@ -387,6 +387,8 @@ class ContainerService:
         # Saved first: the bundle holds exit.json, the only other record of the status,
         # so a daemon killed in between still knows it (restore tears the rest down).
         self._save(c)
+        if status.oom_killed:
+            self.events.container(c, "oom")  # before die, as dockerd
         self.events.container(c, "die", _die_attributes(c))
         self._teardown_bundle(c)
         self._wake_exit_waiters(cid, status)
