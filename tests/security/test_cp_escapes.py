@@ -122,3 +122,24 @@ def test_symlink_race_during_cp(freightd, box, tmp_path, canary):
         rounds += 1
     assert rounds >= 3
     assert listing(canary) == ["HOSTSECRET"]
+
+
+def test_cp_into_stopped_container_symlink(freightd, tmp_path, canary):
+    """Attack: as above, but the container has exited (cp then works on its stored root,
+    not through a running process): /dest -> <host dir> and /up -> ../../../../.. .
+    Safe outcome: both copies land inside the container's root; the host is untouched."""
+    name = f"seccp-{secrets.token_hex(3)}"
+    script = f"mkdir -p {canary} && ln -s {canary} /dest && ln -s {'../' * 8} /up"
+    result = freightd.cli("run", "--name", name, "busybox", "sh", "-c", script)
+    assert result.returncode == 0, output(result)
+    try:
+        src = tmp_path / "pwned"
+        src.write_text("payload\n")
+        for dest in ("/dest/", f"/up{canary}/"):
+            result = freightd.cli("cp", str(src), f"{name}:{dest}")
+            assert result.returncode == 0, output(result)
+        assert listing(canary) == ["HOSTSECRET"]
+        out = freightd.cli("cp", f"{name}:{canary}/pwned", "-")
+        assert out.returncode == 0 and b"payload" in out.stdout, output(out)
+    finally:
+        freightd.cli("rm", "-f", name)

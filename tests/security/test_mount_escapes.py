@@ -297,3 +297,23 @@ def test_fifo_at_etc_passwd_does_not_hang_the_daemon(freightd):
     assert name, out
     result = freightd.cli("run", "--rm", "-u", "alice", name, "/bin/busybox", "true", timeout=15)
     assert result.returncode != 0 and "alice" in output(result), output(result)
+
+
+@pytest.mark.parametrize("link", ["abs", "rel"])
+def test_local_folder_context_symlink_out(freightd, canary, tmp_path, link):
+    """Attack: the same links in a local folder given to `freight build DIR` (which the
+    daemon reads in place, not as an uploaded tar). Safe outcome: the same refusal; the
+    host's secret is in no image."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nCOPY {link}/HOSTSECRET /got\n")
+    os.symlink(canary, ctx / "abs")
+    os.symlink("../" * 10 + canary.lstrip("/"), ctx / "rel")
+    tag = f"secbuild-{secrets.token_hex(3)}"
+    result = freightd.cli("build", "-t", tag, str(ctx), timeout=60)
+    out = output(result)
+    if result.returncode == 0:
+        code, got = _run(freightd, tag, "cat", "/got")
+        freightd.cli("rmi", "-f", tag)
+        raise AssertionError(f"built, /got holds {got!r}")
+    assert "HOSTSECRET" in out, out
