@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import socket
 import tarfile
 
@@ -240,3 +241,28 @@ def test_image_load_bomb_through_the_cli(freightd):
     out = (result.stdout + result.stderr).decode()
     assert result.returncode != 0 and "expands more than 2000 times" in out, out
     assert _alive(freightd)
+
+
+def test_cp_archive_limits(tmp_path, monkeypatch):
+    """Attack: PUT /containers/{id}/archive (docker cp) with a huge or many-entry tar, to
+    fill the disk or the daemon's memory (tarfile keeps every header unless told not to).
+    Safe outcome: refused past the size and entry limits, naming them."""
+    from freight.archive import inroot
+
+    root_fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        monkeypatch.setattr(inroot, "MAX_EXTRACT_SIZE", 4 << 20)
+        with pytest.raises(errors.InvalidArgument, match="archive is larger than 4194304"):
+            inroot.extract(
+                io.BytesIO(_tar_of_zeros(8 << 20)), root_fd, "/", inroot.ExtractOptions()
+            )
+        monkeypatch.setattr(inroot, "MAX_EXTRACT_ENTRIES", 50)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for i in range(60):
+                tar.addfile(tarfile.TarInfo(f"f{i}"), io.BytesIO(b""))
+        buf.seek(0)
+        with pytest.raises(errors.InvalidArgument, match="more than 50 entries"):
+            inroot.extract(buf, root_fd, "/", inroot.ExtractOptions())
+    finally:
+        os.close(root_fd)

@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from freight import errors
-from freight.archive import confine
+from freight.archive import compression, confine
 from freight.linux.openat2 import openat2
 
 COPY_BUFFER = 1 << 20
+MAX_EXTRACT_SIZE = 64 << 30  # uncompressed; Bounded also stops decompression bombs
+MAX_EXTRACT_ENTRIES = 1 << 20
 _XATTR_PAX_PREFIX = "SCHILY.xattr."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
 
@@ -165,21 +167,30 @@ def extract(stream: BinaryIO, root_fd: int, dest: str, opts: ExtractOptions) -> 
     """
     count = 0
     dir_times: list[tuple[str, int, int]] = []
+    corrupt = compression.decompression_errors()
     try:
+        plain = compression.Bounded(stream, "archive", MAX_EXTRACT_SIZE)
         tar = tarfile.open(  # noqa: SIM115 - closed by `with tar` below
-            fileobj=stream, mode="r|*", bufsize=COPY_BUFFER, copybufsize=COPY_BUFFER
+            fileobj=plain, mode="r|", bufsize=COPY_BUFFER, copybufsize=COPY_BUFFER
         )
     except tarfile.ReadError as e:
         if "empty" in str(e):
             return 0  # as Go's archive/tar: an empty stream is an empty archive
         raise errors.InvalidArgument("archive/tar: invalid tar header") from None
-    except (tarfile.CompressionError, EOFError, OSError) as e:
+    except (tarfile.CompressionError, EOFError, OSError, *corrupt) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise
         raise errors.InvalidArgument(f"unexpected EOF: {e}") from None
     with tar:
         try:
-            for member in tar:
-                relative = confine.clean_name(member.name, member.name)
+            while (member := tar.next()) is not None:
+                tar.members.clear()  # tarfile would keep every header in memory
                 count += 1
+                if count > MAX_EXTRACT_ENTRIES:
+                    raise errors.InvalidArgument(
+                        f"archive has more than {MAX_EXTRACT_ENTRIES} entries"
+                    )
+                relative = confine.clean_name(member.name, member.name)
                 if relative is None:
                     if opts.rename is None or opts.rename[0] not in (".", ""):
                         continue  # the destination itself ("./")
@@ -196,8 +207,12 @@ def extract(stream: BinaryIO, root_fd: int, dest: str, opts: ExtractOptions) -> 
                     dir_times.append((path, member.mtime, member.mode))
         except tarfile.ReadError:
             raise errors.InvalidArgument("archive/tar: invalid tar header") from None
-        except (EOFError, tarfile.StreamError):
+        except (EOFError, tarfile.StreamError, *corrupt):
             raise errors.InvalidArgument("unexpected EOF") from None
+        except OSError as e:
+            if e.errno is not None:
+                raise
+            raise errors.InvalidArgument(f"unexpected EOF: {e}") from None  # bz2's bare OSError
     for path, mtime, _mode in reversed(dir_times):
         with contextlib.suppress(OSError):
             fd = open_dir(root_fd, path)
