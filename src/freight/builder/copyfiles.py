@@ -354,6 +354,9 @@ class _Writer:
         self.exclude = copymatch.Excluder(opts.exclude)
         self.links: dict[tuple[int, int], str] = {}  # source inode -> first copy's path
         self.dir_owner = opts.chown or (0, 0)
+        # copy_file_range fails across file systems (a context on the host into an
+        # overlay): after the first refusal, no more attempts (each cost four calls).
+        self.in_kernel_copy = True
 
     # destinations
 
@@ -552,7 +555,7 @@ class _Writer:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         out = os.open(name, flags, 0o600, dir_fd=dst_dir)
         try:
-            _copy_bytes(src, out)
+            self.in_kernel_copy = _copy_bytes(src, out, st.st_size, self.in_kernel_copy)
             self.metadata(out, st, xattr_src=src)
         finally:
             os.close(out)
@@ -587,18 +590,29 @@ def _remove(dfd: int, name: str, st: os.stat_result) -> None:
         os.unlink(name, dir_fd=dfd)
 
 
-def _copy_bytes(src: int, out: int) -> None:
+def _copy_bytes(src: int, out: int, size: int, in_kernel: bool) -> bool:
+    """Copy `src` (at offset 0) to the new, empty `out`; whether copy_file_range
+    worked (False: the caller should not try it again for this copy)."""
+    if in_kernel:
+        try:
+            while os.copy_file_range(src, out, max(size, _CHUNK)):
+                pass
+            return True
+        except OSError:
+            # Not across these file systems: from the start again, another way.
+            os.lseek(src, 0, os.SEEK_SET)
+            os.lseek(out, 0, os.SEEK_SET)
+            os.ftruncate(out, 0)
     try:
-        while os.copy_file_range(src, out, _CHUNK * 16):
-            pass
-        return
+        while os.sendfile(out, src, None, max(size, _CHUNK)):
+            pass  # still in the kernel, no copy through Python's buffers
     except OSError:
-        pass  # not supported across these file systems: plain reads
-    os.lseek(src, 0, os.SEEK_SET)
-    os.lseek(out, 0, os.SEEK_SET)
-    os.ftruncate(out, 0)
-    while chunk := os.read(src, _CHUNK):
-        os.write(out, chunk)
+        os.lseek(src, 0, os.SEEK_SET)
+        os.lseek(out, 0, os.SEEK_SET)
+        os.ftruncate(out, 0)
+        while chunk := os.read(src, _CHUNK):
+            os.write(out, chunk)
+    return False
 
 
 def _copy_xattrs(src: int, dst: int) -> None:
