@@ -292,3 +292,20 @@ def test_kept_step_containers_keep_their_filesystem(freightd, ctx_dir, new_tag) 
         assert out(freightd.docker("run", "--rm", tag, "cat", "/kept")) == "kept\n"
     finally:
         freightd.docker("rm", "-f", cid)
+
+
+def test_freight_cli_shows_parallel_stages_as_they_run(freightd, ctx_dir, new_tag) -> None:
+    """freight's views get each output line's step: both stages stream at once."""
+    ctx = ctx_dir(PARALLEL.replace("echo one > /one", "echo one-out && echo one > /one"))
+    tag = new_tag()
+    started = time.monotonic()
+    log = out(
+        freightd.cli("build", "--progress=plain", "--no-cache", "-t", tag, str(ctx), timeout=120)
+    )
+    assert time.monotonic() - started < 3.8
+    lines = log.splitlines()
+    assert "#2 one-out" in lines, log
+    # the second stage's RUN began before the first one's ended
+    done_one = next(i for i, line in enumerate(lines) if line.startswith("#2 DONE"))
+    assert lines.index("#4 [two 4/8] RUN sleep 2 && echo two > /two") < done_one, log
+    assert out(freightd.docker("run", "--rm", tag, "cat", "/both")) == "one\ntwo\n"

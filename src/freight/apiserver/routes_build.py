@@ -10,7 +10,8 @@ HTTP error instead, as dockerd answers. `version=2` (BuildKit's session
 protocol) is refused with a message saying what to do.
 
 freight extensions: `freightsteps=1` adds `{"aux": {"freight": {step...}}}`
-messages (the CLI's live view); the `X-Freight-Build-Secrets` header is
+messages (the CLI's live view) and tags each step's `stream` with
+`"freightStep": N`, so parallel stages stream as they go; the `X-Freight-Build-Secrets` header is
 base64 of a JSON map id -> base64 value (`--secret`, which the legacy API
 has no field for; a header, so that access logs never hold one);
 `freightcontext=PATH&freightcontextid=DEV:INO` names a folder on this
@@ -92,6 +93,7 @@ class BuildRoutes:
             await asyncio.to_thread(contexts.discard_workdir, workdir)
             raise
         steps = q.bool("freightsteps", False)
+        request.live_steps = steps and not request.quiet
         queue: asyncio.Queue[Any] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
@@ -213,7 +215,11 @@ class BuildRoutes:
 
 def _message(item: Any, quiet: bool, steps: bool) -> dict[str, Any] | None:
     if isinstance(item, Output):
-        return None if quiet else {"stream": item.text}
+        if quiet:
+            return None
+        if steps and item.step:  # which step it is of (stages run side by side)
+            return {"stream": item.text, "freightStep": item.step}
+        return {"stream": item.text}
     if isinstance(item, StepEvent):
         if not steps:
             return None

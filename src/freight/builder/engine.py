@@ -94,7 +94,7 @@ class Builder:
             i: loop.create_future() for i in the_plan.needed
         }
         session.stage_results = futures
-        order = StageOrder(session.emit, len(the_plan.needed))
+        order = StageOrder(session.emit, len(the_plan.needed), hold=not session.req.live_steps)
         offset = 0
         tasks = []
         for position, index in enumerate(the_plan.needed):

@@ -34,6 +34,9 @@ class BuildRequest:
     extra_hosts: list[str] = field(default_factory=list)
     secrets: dict[str, bytes] = field(default_factory=dict)
     credentials: dict[str, Credentials] = field(default_factory=dict)  # registry host -> login
+    # The client takes step events and step-tagged output (freight's views): parallel
+    # stages then report as they go, else one stage after another (stageorder).
+    live_steps: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Output:
     """Text for the build's log (docker's `stream` messages)."""
 
     text: str
+    step: int = 0  # the step it belongs to (0: the build's own)
 
 
 @dataclass(frozen=True)

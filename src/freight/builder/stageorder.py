@@ -13,6 +13,9 @@ block:
     a stage fails                   its held events go out at once (its output
                                     says why), then the error
 
+With `hold=False` (a client that reads the step each output belongs to,
+freight's views) every stage's events go out as they come.
+
 Emit functions are called from worker threads (and the loop): one lock.
 """
 
@@ -24,8 +27,9 @@ from freight.builder.model import BuildEvent, Emit
 
 
 class StageOrder:
-    def __init__(self, emit: Emit, stages: int) -> None:
+    def __init__(self, emit: Emit, stages: int, hold: bool = True) -> None:
         self._emit = emit
+        self._hold = hold
         self._lock = threading.Lock()
         self._held: list[list[BuildEvent]] = [[] for _ in range(stages)]
         self._done = [False] * stages
@@ -34,6 +38,8 @@ class StageOrder:
 
     def emit_for(self, position: int) -> Emit:
         """The emit function of the stage at `position` in plan order."""
+        if not self._hold:
+            return self._emit
 
         def emit(event: BuildEvent) -> None:
             with self._lock:

@@ -33,7 +33,15 @@ from freight.builder import dockerfile as parser
 from freight.builder import instructions as ins
 from freight.builder.cache import step_key
 from freight.builder.layercommit import commit_step
-from freight.builder.model import BuildFailed, BuildRequest, Emit, Output, StepEvent, StepFailed
+from freight.builder.model import (
+    BuildEvent,
+    BuildFailed,
+    BuildRequest,
+    Emit,
+    Output,
+    StepEvent,
+    StepFailed,
+)
 from freight.builder.runstep import RunSettings, argv_of, finish, run_step
 from freight.builder.stages import PROXY_ARGS, Plan, Stage, stage_ref
 from freight.builder.state import (
@@ -161,7 +169,8 @@ class StageBuilder:
         self, session: BuildSession, stage: Stage, offset: int, emit: Emit | None = None
     ) -> None:
         self.s = session
-        self.emit = emit or session.emit  # this stage's events (engine orders them)
+        self._emit = emit or session.emit  # this stage's events (engine orders them)
+        self._step_number = 0  # the announced step: what its output belongs to
         self.stage = stage
         self.offset = offset  # steps before this stage
         self.args: dict[str, str | None] = {}
@@ -570,8 +579,14 @@ class StageBuilder:
 
     # output --------------------------------------------------------------------------
 
+    def emit(self, event: BuildEvent) -> None:
+        if isinstance(event, Output) and not event.step:
+            event = replace(event, step=self._step_number)
+        self._emit(event)
+
     def _announce(self, number: int, node: parser.Node) -> None:
         step = self.offset + number + 1
+        self._step_number = step
         self.emit(Output(f"Step {step}/{self.s.plan.steps} : {node.original.strip()}\n"))
         self.emit(
             StepEvent(step, self.s.plan.steps, self.stage.label, node.original.strip(), "running")

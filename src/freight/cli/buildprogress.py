@@ -127,6 +127,7 @@ class BuildView:
         self.after_id = False  # lines after the image ID: "Successfully built ..."
         self.success_seen = False
         self._partial = ""
+        self._step_partials: dict[int, str] = {}  # unfinished lines of tagged output
         self._header: str | None = None
         self.sent = 0  # context bytes uploaded so far
         self.sent_done: float | None = None  # seconds the upload took, once done
@@ -153,6 +154,7 @@ class BuildView:
         error = message.get("error") or (message.get("errorDetail") or {}).get("message")
         if error:
             self._flush_partial()
+            self._flush_step_partials()
             self.error = str(error)
             self.on_error(self.error)
         elif freight:
@@ -165,7 +167,11 @@ class BuildView:
                 self.image_id = str(ident)
                 self.after_id = True
         elif "stream" in message:
-            self._text(str(message["stream"]))
+            step = message.get("freightStep")
+            if isinstance(step, int) and step > 0:
+                self._step_text(str(message["stream"]), step)
+            else:
+                self._text(str(message["stream"]))
         elif message.get("status"):
             text = (f"{message['id']}: " if message.get("id") else "") + str(message["status"])
             self._line(text + (f" {message['progress']}" if message.get("progress") else ""))
@@ -176,6 +182,7 @@ class BuildView:
             self._line(self._header)
             self._header = None
         self._flush_partial()
+        self._flush_step_partials()
         if not self.error and not self.image_id:
             self.error = "the build ended without an image ID"
         self.on_finish()
@@ -193,6 +200,8 @@ class BuildView:
     def _step(self, info: dict[str, Any]) -> None:
         number = int(info.get("step") or 0)
         state = str(info.get("state") or "running")
+        if state != "running":
+            self._flush_step_partials(number)
         row = self.rows.get(number)
         if row is None or state == "running":
             row = self.rows[number] = StepRow(info, self.clock())
@@ -218,15 +227,34 @@ class BuildView:
             else:
                 self._line(line)
 
+    def _step_text(self, text: str, step: int) -> None:
+        """Output the daemon tagged with its step (freightStep: stages run side by
+        side, so the latest step is no guide); its `Step N/M` header is dropped, the
+        step views draw their own."""
+        text = self._step_partials.pop(step, "") + text
+        *lines, rest = text.split("\n")
+        if rest:
+            self._step_partials[step] = rest
+        for line in lines:
+            if not _is_step_header(line):
+                self._line(line, step)
+
+    def _flush_step_partials(self, step: int | None = None) -> None:
+        for number in [step] if step is not None else list(self._step_partials):
+            line = self._step_partials.pop(number, "") if number is not None else ""
+            if line:
+                self._line(line, number)
+
     def _flush_partial(self) -> None:
         if self._partial:
             line, self._partial = self._partial, ""
             self._line(line)
 
-    def _line(self, line: str) -> None:
+    def _line(self, line: str, step: int | None = None) -> None:
         if self.after_id and line.startswith("Successfully built "):
             self.success_seen = True
-        self.on_line(None if self.after_id else self.owner(line), line)
+        owner = step if step is not None else self.owner(line)
+        self.on_line(None if self.after_id else owner, line)
 
     def owner(self, line: str) -> int | None:
         """The step a line of output belongs to (streams carry no step number)."""
