@@ -241,6 +241,37 @@ def test_image_layers_are_not_chowned(remapped) -> None:
         remapped.cli("rm", "-f", name)
 
 
+def test_cp_through_a_running_remapped_container_keeps_its_ids(remapped, tmp_path) -> None:
+    """`cp` into a running remapped container writes through its live, idmapped rootfs.
+    Outcome as dockerd's: the file is the container's root's inside (not nobody),
+    stored unshifted in the upper dir; `cp` out gives an archive with the container's
+    own ids (0 and 1000 here), not host ones."""
+    import io
+    import tarfile
+
+    name = f"uns-{os.urandom(3).hex()}"
+    started = remapped.cli("run", "-d", "--name", name, "busybox", "sleep", "60")
+    assert started.returncode == 0, _out(started)
+    try:
+        (tmp_path / "hello").write_text("hi\n")
+        copied = remapped.cli("cp", str(tmp_path / "hello"), f"{name}:/hello")
+        assert copied.returncode == 0, _out(copied)
+        seen = remapped.cli("exec", name, "sh", "-c", "stat -c '%u %g' /hello; "
+                            "touch /owned && chown 1000:1000 /owned")  # fmt: skip
+        assert seen.stdout.decode().split() == ["0", "0"], _out(seen)
+        info = json.loads(remapped.cli("inspect", name).stdout)[0]
+        upper = Path(info["GraphDriver"]["Data"]["UpperDir"])
+        assert (upper / "hello").stat().st_uid == 0
+        for path, ids in (("/hello", (0, 0)), ("/owned", (1000, 1000))):
+            out = remapped.cli("cp", f"{name}:{path}", "-")
+            assert out.returncode == 0, _out(out)
+            with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+                member = tar.getmembers()[0]
+            assert (member.uid, member.gid) == ids, path
+    finally:
+        remapped.cli("rm", "-f", name)
+
+
 def test_volume_files_get_the_mapped_owner(remapped) -> None:
     """Outcome as dockerd's: files root creates in a named volume belong to the
     remapped root on the host, not to host root."""

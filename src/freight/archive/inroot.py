@@ -25,12 +25,16 @@ import posixpath
 import shutil
 import stat
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from freight import errors
 from freight.archive import compression, confine
 from freight.linux.openat2 import openat2
+
+# (uid, gid) -> (uid, gid): how ids cross a user namespace's map, one way or the other.
+OwnerMap = Callable[[int, int], tuple[int, int]]
 
 COPY_BUFFER = 1 << 20
 MAX_EXTRACT_SIZE = 64 << 30  # uncompressed; Bounded also stops decompression bombs
@@ -47,11 +51,19 @@ def open_dir(root_fd: int, path: str) -> int:
 # packing ---------------------------------------------------------------------
 
 
-def pack(out: BinaryIO, root_fd: int, path: str, rebase: str, follow: bool = False) -> None:
+def pack(
+    out: BinaryIO,
+    root_fd: int,
+    path: str,
+    rebase: str,
+    follow: bool = False,
+    owner: OwnerMap | None = None,
+) -> None:
     """Write a tar of `path` (inside `root_fd`) to `out`, entries named under `rebase`.
 
     The last component of `path` is not followed unless `follow` (a symlink is
-    archived as a symlink, as docker does without -L).
+    archived as a symlink, as docker does without -L). `owner` turns the ids on
+    disk into the ids the archive says (a user namespace's host ids back to its own).
     """
     parent, base = _split(path)
     pfd = open_dir(root_fd, parent)
@@ -66,11 +78,11 @@ def pack(out: BinaryIO, root_fd: int, path: str, rebase: str, follow: bool = Fal
             if base in ("", "."):
                 fd = os.open(".", _DIR_FLAGS, dir_fd=pfd)
                 try:
-                    _pack_dir_fd(tar, fd, rebase)
+                    _pack_dir_fd(tar, fd, rebase, owner)
                 finally:
                     os.close(fd)
             else:
-                _pack_entry(tar, pfd, base, rebase, follow)
+                _pack_entry(tar, pfd, base, rebase, follow, owner)
     finally:
         os.close(pfd)
 
@@ -84,26 +96,28 @@ def _split(path: str) -> tuple[str, str]:
     return posixpath.split(clean)
 
 
-def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
+def _tarinfo(name: str, st: os.stat_result, owner: OwnerMap | None = None) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mode = stat.S_IMODE(st.st_mode)
-    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uid, info.gid = owner(st.st_uid, st.st_gid) if owner else (st.st_uid, st.st_gid)
     info.mtime = st.st_mtime
     info.uname = info.gname = ""
     return info
 
 
-def _pack_entry(tar: tarfile.TarFile, dfd: int, name: str, arcname: str, follow: bool) -> None:
+def _pack_entry(
+    tar: tarfile.TarFile, dfd: int, name: str, arcname: str, follow: bool, owner: OwnerMap | None
+) -> None:
     st = os.stat(name, dir_fd=dfd, follow_symlinks=follow)
     if stat.S_ISDIR(st.st_mode):
         flags = _DIR_FLAGS | (0 if follow else os.O_NOFOLLOW)
         fd = os.open(name, flags, dir_fd=dfd)
         try:
-            _pack_dir_fd(tar, fd, arcname)
+            _pack_dir_fd(tar, fd, arcname, owner)
         finally:
             os.close(fd)
         return
-    info = _tarinfo(arcname, st)
+    info = _tarinfo(arcname, st, owner)
     if stat.S_ISREG(st.st_mode):
         fd = os.open(name, os.O_RDONLY | (0 if follow else os.O_NOFOLLOW), dir_fd=dfd)
         with os.fdopen(fd, "rb") as f:
@@ -123,14 +137,14 @@ def _pack_entry(tar: tarfile.TarFile, dfd: int, name: str, arcname: str, follow:
     tar.addfile(info)
 
 
-def _pack_dir_fd(tar: tarfile.TarFile, fd: int, arcname: str) -> None:
-    info = _tarinfo(arcname, os.fstat(fd))
+def _pack_dir_fd(tar: tarfile.TarFile, fd: int, arcname: str, owner: OwnerMap | None) -> None:
+    info = _tarinfo(arcname, os.fstat(fd), owner)
     info.type = tarfile.DIRTYPE
     tar.addfile(info)
     for entry in sorted(os.scandir(fd), key=lambda e: e.name):
         child = entry.name if arcname in ("", ".") else f"{arcname.rstrip('/')}/{entry.name}"
         with contextlib.suppress(FileNotFoundError):  # removed meanwhile
-            _pack_entry(tar, fd, entry.name, child, follow=False)
+            _pack_entry(tar, fd, entry.name, child, False, owner)
 
 
 # extracting ------------------------------------------------------------------
@@ -142,6 +156,7 @@ class ExtractOptions:
     chown: tuple[int, int] | None = None  # every entry to this uid/gid (copyUIDGID)
     same_owner: bool = True  # apply the archive's uid/gid (we are root)
     rename: tuple[str, str] | None = None  # top-level name (old, new); old "." = contents
+    owner: OwnerMap | None = None  # the archive's ids to the ids written (a user namespace's)
 
 
 def renamed(relative: str, rename: tuple[str, str] | None) -> str:
@@ -387,6 +402,8 @@ def _set_metadata(m: tarfile.TarInfo, pfd: int, name: str, opts: ExtractOptions)
     if m.islnk():
         return  # the link shares the target's inode: nothing of its own
     uid, gid = opts.chown if opts.chown is not None else (m.uid, m.gid)
+    if opts.owner is not None:
+        uid, gid = opts.owner(uid, gid)
     if opts.chown is not None or opts.same_owner:
         with contextlib.suppress(PermissionError):
             os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)

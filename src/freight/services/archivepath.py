@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from freight.archive import inroot
+from freight.archive.inroot import OwnerMap
 from freight.errors import InvalidArgument, NotFound
 from freight.linux import syscalls
 from freight.linux.openat2 import openat2
 from freight.services import mounting
 from freight.services.model import Container
 from freight.services.usergroup import resolve_user
+from freight.services.userns import container_map, to_container_owner, to_host_owner
 
 MAX_LINKS = 40
 
@@ -125,10 +127,16 @@ class ContainerRoot:
         self._scratch = scratch
         self._mounted: list[Path] = []
         self.fd = -1
+        # Set on the live rootfs of a remapped container: its files carry host ids
+        # (seen through idmapped layers), archives carry the container's own.
+        self.to_disk: OwnerMap | None = None
+        self.from_disk: OwnerMap | None = None
 
     def __enter__(self) -> ContainerRoot:
         if self.c.state.running and self.c.state.pid:
             self.fd = os.open(f"/proc/{self.c.state.pid}/root", os.O_PATH | os.O_DIRECTORY)
+            if (m := container_map(self.c.host.extra)) is not None:
+                self.to_disk, self.from_disk = to_host_owner(m), to_container_owner(m)
             return self
         target = self._scratch / secrets.token_hex(8)
         target.mkdir(parents=True)
@@ -227,7 +235,7 @@ def archive_path(root: ContainerRoot, path: str, ref: str, out: BinaryIO) -> Non
     if abs_path.endswith("/."):
         source, rebase = parent + "/.", "."
     # A trailing "/" follows a symlink at the end, as docker's resolution does.
-    inroot.pack(out, root.fd, source, rebase, follow=not base)
+    inroot.pack(out, root.fd, source, rebase, follow=not base, owner=root.from_disk)
 
 
 def glob(root: ContainerRoot, pattern: str) -> list[str]:
@@ -309,7 +317,9 @@ def extract_to(
             stream,
             root.fd,
             resolved,
-            inroot.ExtractOptions(no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown),
+            inroot.ExtractOptions(
+                no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown, owner=root.to_disk
+            ),
         )
     except OSError as e:
         if e.errno == 30:  # EROFS: a read-only mount the records did not know of

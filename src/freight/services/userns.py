@@ -39,7 +39,7 @@ import pwd
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,6 +270,47 @@ def container_map(extra: dict[str, Any]) -> IdMap | None:
     if extra.get("UsernsMode") == "host":
         return None
     return from_json(extra.get(MAPS_KEY))
+
+
+# The id a user namespace shows for a host id it does not map (the kernel's overflowuid).
+OVERFLOW_ID = 65534
+
+
+def _inward(ranges: tuple[IdRange, ...], outer: int) -> int | None:
+    for r in ranges:
+        if r.outer <= outer < r.outer + r.size:
+            return r.inner + outer - r.outer
+    return None
+
+
+def to_host_owner(m: IdMap) -> Callable[[int, int], tuple[int, int]]:
+    """Container ids -> the host ids that a file written into its live rootfs must get
+    (what `cp` into a running remapped container writes); unmapped ids become the
+    container's nobody."""
+
+    def owner(uid: int, gid: int) -> tuple[int, int]:
+        host_uid, host_gid = m.to_host_uid(uid), m.to_host_gid(gid)
+        nobody_uid, nobody_gid = m.to_host_uid(OVERFLOW_ID), m.to_host_gid(OVERFLOW_ID)
+        return (
+            host_uid if host_uid is not None else (nobody_uid or 0),
+            host_gid if host_gid is not None else (nobody_gid or 0),
+        )
+
+    return owner
+
+
+def to_container_owner(m: IdMap) -> Callable[[int, int], tuple[int, int]]:
+    """Host ids on a remapped container's live rootfs -> the ids it sees (for `cp` out)."""
+
+    def owner(uid: int, gid: int) -> tuple[int, int]:
+        inner_uid = _inward(m.uids, uid)
+        inner_gid = _inward(m.gids, gid)
+        return (
+            OVERFLOW_ID if inner_uid is None else inner_uid,
+            OVERFLOW_ID if inner_gid is None else inner_gid,
+        )
+
+    return owner
 
 
 def _auto_size(mode: str) -> int:

@@ -182,3 +182,16 @@ def test_layer_paths_are_rebased_onto_the_idmapped_view() -> None:
     ]
     bind = [Mount("bind", f"{root}/1/fs", ["rw", "rbind"])]
     assert userns._rebase(bind, userns._layer_root(bind), "/x")[0].source == "/x"
+
+
+def test_owner_maps_cross_the_namespace_both_ways() -> None:
+    from freight.linux.userns import IdMap, IdRange
+    from freight.services.userns import OVERFLOW_ID, to_container_owner, to_host_owner
+
+    m = IdMap((IdRange(0, 100000, 65536),), (IdRange(0, 200000, 65536),))
+    to_host, to_ctr = to_host_owner(m), to_container_owner(m)
+    assert to_host(0, 0) == (100000, 200000)
+    assert to_host(1000, 50) == (101000, 200050)
+    assert to_host(70000, 70000) == (100000 + OVERFLOW_ID, 200000 + OVERFLOW_ID)  # unmapped: nobody
+    assert to_ctr(101000, 200050) == (1000, 50)
+    assert to_ctr(0, 0) == (OVERFLOW_ID, OVERFLOW_ID)  # host root is nobody inside
