@@ -1,6 +1,7 @@
 """freight benchmark of builds: cold, cached, and after a one-file change.
 
-    python bench/build.py [--files 5000] [--size 50] [--docker HOST]
+    python bench/build.py [--files 5000] [--size 50] [--repeat N] [--freight-only]
+                          [--docker HOST]
 
 Starts its own freightd on a temp data root (like the tests), bootstraps
 busybox, makes a project of a Dockerfile with 10 RUN steps and a COPY of a
@@ -15,6 +16,12 @@ legacy builder API against freightd):
 The issue's reference figures on this machine for the same project:
 BuildKit 8.0 s / 0.41 s / 3.0 s, docker's legacy builder 16.3 / 3.2 / 8.9 s.
 With --docker HOST (a running dockerd) the docker CLI is timed there too.
+
+Measured here (freight CLI, 2 cores shared with other work, so best of runs):
+before step layers were committed in place 4.2-5.4 / 0.3-0.4 / 4.2-4.5 s;
+after, on a quiet machine 4.2-6.6 / 0.21 / 2.76 s, under a load of 3 on the
+two cores 5.7 / 0.20 / 4.25 s. The one-change build is the COPY of the 50 MB
+(file creation in the overlay, bound by the disk's journal) plus five RUNs.
 """
 
 from __future__ import annotations
@@ -82,9 +89,25 @@ def three_builds(
     return [cold, cached, changed]
 
 
-def report(name: str, figures: list[float]) -> None:
-    cold, cached, changed = figures
-    print(f"{name:<40} cold {cold:6.2f} s   cached {cached:6.2f} s   one change {changed:6.2f} s")
+def repeated(runs: int, *args: object) -> list[list[float]]:
+    """`three_builds` `runs` times (each from a pruned cache): a list per figure."""
+    rounds = [three_builds(*args) for _ in range(runs)]  # type: ignore[arg-type]
+    return [sorted(r[i] for r in rounds) for i in range(3)]
+
+
+def report(name: str, figures: list[list[float]]) -> None:
+    """Best of the runs (the machine is shared: the rest is other people's load),
+    and the median when there were several."""
+    best = "   ".join(f"{k} {v[0]:6.2f} s" for k, v in zip(FIGURES, figures, strict=True))
+    print(f"{name:<40} {best}")
+    if len(figures[0]) > 1:
+        mid = "   ".join(
+            f"{k} {v[len(v) // 2]:6.2f} s" for k, v in zip(FIGURES, figures, strict=True)
+        )
+        print(f"{'  (median of ' + str(len(figures[0])) + ')':<40} {mid}")
+
+
+FIGURES = ("cold", "cached", "one change")
 
 
 def main() -> None:
@@ -92,6 +115,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--size", type=int, default=50, help="context size in MB")
     parser.add_argument("--docker", help="a real dockerd to compare with (its -H)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; the best is reported")
     parser.add_argument(
         "--freight-only", action="store_true", help="skip the docker CLI builds against freightd"
     )
@@ -111,7 +135,8 @@ def main() -> None:
             make_project(project, args.files, args.size)
             print(f"project: 10 RUN steps, COPY of {args.size} MB in {args.files} files")
             tag = f"bench-build-{run_id}"
-            freight = three_builds(
+            freight = repeated(
+                args.repeat,
                 [*FREIGHT, "build", "-q", "-t", tag, str(project)],
                 [*FREIGHT, "builder", "prune", "-a", "-f"],
                 project,
@@ -121,7 +146,8 @@ def main() -> None:
             if args.freight_only:
                 return
             docker_env = {**d.env, "DOCKER_BUILDKIT": "0"}
-            docker = three_builds(
+            docker = repeated(
+                args.repeat,
                 ["docker", "-H", d.host, "build", "-q", "-t", tag, str(project)],
                 ["docker", "-H", d.host, "builder", "prune", "-a", "-f"],
                 project,
@@ -132,7 +158,8 @@ def main() -> None:
                 real = {**os.environ, "DOCKER_HOST": args.docker}
                 report(
                     "docker build (dockerd)",
-                    three_builds(
+                    repeated(
+                        args.repeat,
                         ["docker", "build", "-q", "-t", tag, str(project)],
                         ["docker", "builder", "prune", "-a", "-f"],
                         project,
