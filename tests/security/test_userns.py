@@ -380,3 +380,18 @@ def test_explicit_uidmap(freightd) -> None:
     assert words == ["0", "400000", "2000", "0", "400000", "2000", "0"], _out(run)
     bad = freightd.cli("run", "--rm", "--uidmap", "0:1", "busybox", "true")
     assert bad.returncode != 0 and "CONTAINER_ID:HOST_ID:SIZE" in _out(bad)
+
+
+def test_info_lists_the_security_options(remapped) -> None:
+    """`info` says what protects containers (as dockerd): seccomp with its profile, and
+    userns on a remapped daemon; docker's CLI and freight's print the same block."""
+    api = json.loads(remapped.docker("info", "--format", "{{json .SecurityOptions}}").stdout)
+    assert api[0] == "name=seccomp,profile=builtin" and "name=userns" in api
+    blocks = []
+    for client in (remapped.cli, remapped.docker):
+        text = client("info").stdout.decode()
+        start = text.index(" Security Options:\n")
+        block = text[start:].split("\n Kernel Version:")[0]
+        blocks.append(block)
+    assert blocks[0] == blocks[1]
+    assert "  seccomp\n   Profile: builtin\n" in blocks[0] and "  userns" in blocks[0]

@@ -46,6 +46,7 @@ class SystemRoutes:
     daemon_id: str
     registries: Registries | None = None  # their options change on SIGHUP
     live_restore: Callable[[], bool] = lambda: False  # the daemon's setting now
+    security_options: tuple[str, ...] = ()  # dockerd's "name=seccomp,profile=builtin", ...
 
     def register(self, r: Router) -> None:
         r.add("GET", "/_ping", self.ping)
@@ -157,7 +158,7 @@ class SystemRoutes:
             "ContainerdCommit": {"ID": ""},
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
-            "SecurityOptions": [],
+            "SecurityOptions": list(self.security_options),
             "Warnings": None,
         }
 

@@ -89,6 +89,17 @@ def available_runtimes() -> dict[str, str]:
     return runtimes
 
 
+def security_options(cfg: DaemonConfig, containers: ContainerService) -> tuple[str, ...]:
+    """What /info's SecurityOptions lists, in dockerd's order and words."""
+    profile = cfg.seccomp_profile or "builtin"
+    options = [f"name=seccomp,profile={profile}"]
+    if cgroup_version() == "2":
+        options.append("name=cgroupns")  # containers get a private cgroup namespace
+    if containers.userns_remap is not None:
+        options.append("name=userns")
+    return tuple(options)
+
+
 def seccomp_profile_text(path: str | None) -> str | None:
     """freightd --seccomp-profile: the file's JSON, checked now; "unconfined" and
     "builtin" (Docker's default) as dockerd takes them; None for Docker's default."""
@@ -196,6 +207,7 @@ async def build(cfg: DaemonConfig) -> Daemon:
         daemon_id,
         registries=registries,
         live_restore=lambda: daemon.live_restore,
+        security_options=security_options(cfg, containers),
     ).register(router)
     CommitRoutes(containers).register(router)
     build_routes = BuildRoutes(Builder(containers, puller, cfg.data_root, cfg.exec_root))

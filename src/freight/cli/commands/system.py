@@ -152,6 +152,10 @@ def server_info_lines(info: dict[str, Any]) -> list[str]:
         ("Cgroup Version", info.get("CgroupVersion", "")),
         ("Runtimes", runtimes),
         ("Default Runtime", info.get("DefaultRuntime", "")),
+    ]
+    lines += [f" {label}: {value}".rstrip() for label, value in rows]
+    lines += _security_lines(info.get("SecurityOptions") or [])
+    rows = [
         ("Kernel Version", info.get("KernelVersion", "")),
         ("Operating System", info.get("OperatingSystem", "")),
         ("OSType", info.get("OSType", "")),
@@ -165,6 +169,19 @@ def server_info_lines(info: dict[str, Any]) -> list[str]:
     ]
     lines += [f" {label}: {value}".rstrip() for label, value in rows]
     return lines + _registry_and_restore_lines(info)
+
+
+def _security_lines(options: list[str]) -> list[str]:
+    """docker's block: each option's name, and its profile when it has one."""
+    if not options:
+        return []
+    lines = [" Security Options:"]
+    for option in options:
+        fields = dict(kv.split("=", 1) for kv in option.split(",") if "=" in kv)
+        lines.append(f"  {fields.get('name', option)}")
+        if "profile" in fields:
+            lines.append(f"   Profile: {fields['profile']}")
+    return lines
 
 
 def _registry_and_restore_lines(info: dict[str, Any]) -> list[str]:
