@@ -309,3 +309,35 @@ def test_freight_cli_shows_parallel_stages_as_they_run(freightd, ctx_dir, new_ta
     done_one = next(i for i, line in enumerate(lines) if line.startswith("#2 DONE"))
     assert lines.index("#4 [two 4/8] RUN sleep 2 && echo two > /two") < done_one, log
     assert out(freightd.docker("run", "--rm", tag, "cat", "/both")) == "one\ntwo\n"
+
+
+def test_a_build_whose_client_goes_away_stops_every_stage(freightd, ctx_dir, new_tag) -> None:
+    ctx = ctx_dir(
+        "FROM busybox AS a\nRUN sleep 30\nFROM busybox AS b\nRUN sleep 31\n"
+        "FROM busybox\nCOPY --from=a /etc/passwd /a\nCOPY --from=b /etc/passwd /b\n"
+    )
+    tag = new_tag()
+    client = subprocess.Popen(
+        ["docker", "-H", freightd.host, "build", "--no-cache", "-t", tag, str(ctx)],
+        env=freightd.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def sleepers(*flags: str) -> list[str]:
+        listing = out(freightd.docker("ps", *flags, "--no-trunc", "--format", "{{.Command}}"))
+        return [line for line in listing.splitlines() if "sleep 3" in line]
+
+    try:
+        deadline = time.monotonic() + 20
+        while len(sleepers()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(sleepers()) == 2  # both stages' RUNs at once
+    finally:
+        client.kill()
+        client.wait()
+    deadline = time.monotonic() + 15
+    while sleepers("-a") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sleepers("-a") == []  # stopped and removed
+    assert freightd.docker("image", "inspect", tag).returncode != 0
