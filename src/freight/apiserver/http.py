@@ -76,6 +76,9 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 MAX_HEADER_BYTES = 1024 * 1024  # X-Registry-Auth / X-Registry-Config can be large
+# A request's head must arrive within this (dockerd's ReadHeaderTimeout): a client that
+# connects and dribbles bytes (or idles between requests) can't hold a connection forever.
+HEADER_TIMEOUT_S = 300.0
 # Request line + headers together, as Go's http.Server (DefaultMaxHeaderBytes, 1 MiB);
 # that bounds the URL too. Tar bodies (build contexts, loads, cp) are streams with
 # their own size limits; a JSON body is read whole, so it has one of its own.
@@ -426,7 +429,7 @@ class _Connection:
         try:
             while not self._server.closing:
                 self.state = self.IDLE
-                event = await self._next_event()
+                event = await asyncio.wait_for(self._next_event(), self._server.header_timeout)
                 if not isinstance(event, h11.Request):
                     return  # ConnectionClosed (or PAUSED after a close)
                 self.state = self.BUSY
@@ -715,8 +718,10 @@ class ApiServer:
         shutdown_grace: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
         unix_gid: int | None = None,
+        header_timeout: float = HEADER_TIMEOUT_S,
     ) -> None:
         self.app = app
+        self.header_timeout = header_timeout
         self._ssl = ssl_context  # for tcp:// listeners only, as dockerd
         self._unix_gid = unix_gid
         self._urls = list(listeners)

@@ -366,3 +366,27 @@ def test_shutdown_cancels_streams_and_closes_idle_connections(demo: Demo) -> Non
     assert demo.state.stream_cancelled.is_set()
     assert idle.sock.recv(10) == b""
     assert not os.path.exists(demo.sock)
+
+
+def test_a_client_that_dribbles_its_request_head_is_cut_off(tmp_path) -> None:
+    """Slowloris: a connection that never finishes its request line and headers is
+    closed after the header timeout (dockerd's ReadHeaderTimeout), while a prompt
+    client on another connection is served all along."""
+    sock = tmp_path / "d.sock"
+    thread = ServerThread(demo_router(DemoState()), [f"unix://{sock}"])
+    thread.server.header_timeout = 0.5
+    thread.start()
+    try:
+        slow = socket.socket(socket.AF_UNIX)
+        slow.connect(str(sock))
+        slow.settimeout(5)
+        slow.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n")  # ... and never the blank line
+        started = time.monotonic()
+        prompt = socket.socket(socket.AF_UNIX)
+        prompt.connect(str(sock))
+        assert RawClient(prompt).request("GET", "/_ping").body == b"OK"
+        assert slow.recv(1024) == b""  # closed by the server
+        assert 0.4 < time.monotonic() - started < 3
+        slow.close()
+    finally:
+        thread.stop()
