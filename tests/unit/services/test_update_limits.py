@@ -145,6 +145,13 @@ def test_restart_policy_is_stored_unless_auto_remove() -> None:
     policy = {"Name": "on-failure", "MaximumRetryCount": 2}
     new = up.merge(container(), up.ResourceUpdate(restart_policy=policy))
     assert new.restart_policy == policy and new.extra["RestartPolicy"] == policy
+    new = up.merge(container(), up.ResourceUpdate(restart_policy={"Name": "always"}))
+    assert new.restart_policy == {"Name": "always", "MaximumRetryCount": 0}
+    unchanged = container(restart_policy={"Name": "always", "MaximumRetryCount": 0})
+    assert up.merge(unchanged, up.ResourceUpdate(restart_policy={"Name": ""})).restart_policy == {
+        "Name": "always",
+        "MaximumRetryCount": 0,
+    }
     with pytest.raises(Conflict, match="AutoRemove is enabled"):
         up.merge(container(auto_remove=True), up.ResourceUpdate(restart_policy={"Name": "always"}))
 
