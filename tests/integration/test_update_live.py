@@ -86,6 +86,17 @@ def test_memory_raised_live_is_seen_inside_and_survives_a_restart(freightd, name
     assert inside_memory_limit(d, name) == 96 * MB
 
 
+def test_a_first_memory_limit_on_an_unlimited_container(freightd, names) -> None:
+    """dockerd refuses `update -m` on a container started without a limit (it compares with
+    a swap limit of 0); freight gives it the limit, and swap as `run -m` would."""
+    d, name = freightd, names("first")
+    ok(d.cli("run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(d.cli("update", "-m", "48m", name))
+    assert inside_memory_limit(d, name) == 48 * MB
+    host = inspect(d, name)["HostConfig"]
+    assert (host["Memory"], host["MemorySwap"]) == (48 * MB, 96 * MB)
+
+
 def test_refusals_use_dockers_words_and_change_nothing(freightd, names) -> None:
     d, name = freightd, names("refuse")
     cid = ok(d.cli("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "300")).strip()

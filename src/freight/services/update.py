@@ -175,12 +175,15 @@ def merge(c: Container, r: ResourceUpdate) -> HostSettings:
         raise fail("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")  # fmt: skip
     new = replace(h, extra=dict(h.extra))
     if r.memory:
-        if r.memory > current_swap(h) and r.memory_swap == 0:
+        swap = current_swap(h)
+        if 0 < swap < r.memory and r.memory_swap == 0:
             raise fail(
                 "Memory limit should be smaller than already set memoryswap limit, "
                 "update the memoryswap at the same time"
             )
-        new.memory_swap = current_swap(h)  # stored as docker stores it, not as "2x"
+        # Beyond dockerd, which refuses here too: a container created without a
+        # limit gets what `run -m` gives, swap as much as memory (2x in all).
+        new.memory_swap = swap if swap else 2 * r.memory
         new.memory = r.memory
     for attr in ("memory_swap", "memory_reservation", "cpu_shares", "nano_cpus"):
         if getattr(r, attr):

@@ -115,9 +115,10 @@ def test_memory_above_the_stored_swap_needs_swap_too() -> None:
     assert (new.memory, new.memory_swap) == (96 * MB, 128 * MB)  # the stored swap is kept
     new = up.merge(c, up.ResourceUpdate(memory=256 * MB, memory_swap=-1))
     assert (new.memory, new.memory_swap) == (256 * MB, -1)
-    # As dockerd: a container without a memory limit has no swap limit to compare with.
-    with pytest.raises(Conflict):
-        up.merge(container(), up.ResourceUpdate(memory=64 * MB))
+    # Beyond dockerd (which refuses): a container created without a limit gets one, with
+    # swap as `run -m` gives it (as much as the memory).
+    new = up.merge(container(), up.ResourceUpdate(memory=64 * MB))
+    assert (new.memory, new.memory_swap) == (64 * MB, 128 * MB)
 
 
 def test_nano_cpus_and_period_conflict_with_what_is_set() -> None:
