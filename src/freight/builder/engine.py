@@ -3,7 +3,8 @@
     build(request, emit)
       parse -> stages.plan (target, dependencies, meta ARGs)
       the needed stages, each after the stages it reads from (its base,
-      COPY --from, RUN --mount=from=); unused stages are skipped
+      COPY --from, RUN --mount=from=), independent ones at the same time
+      (their events told in order: stageorder); unused stages are skipped
       each stage: steps.StageBuilder, step by step, cache first
       the target's image gets --label and the tags; "Successfully built"
 
