@@ -170,9 +170,11 @@ def test_restart_policy_errors(freightd, names) -> None:
     )
     r = freightd.cli("create", "--restart", "on-failure:-1", "busybox", "true")
     assert "invalid restart policy: maximum retry count cannot be negative" in r.stderr.decode()
-    r = freightd.cli("run", "--rm", "--restart", "always", "busybox", "true")
-    assert r.returncode == 125
-    assert "conflicting options: cannot specify both --restart and --rm" in r.stderr.decode()
+    for command in ("run", "create"):  # word for word what docker 28 prints, and its status
+        r = freightd.cli(command, "--rm", "--restart", "always", "busybox", "true")
+        theirs = freightd.docker(command, "--rm", "--restart", "always", "busybox", "true")
+        assert r.returncode == theirs.returncode == 125
+        assert r.stderr.decode().replace("freight", "docker") == theirs.stderr.decode()
     r = freightd.cli("run", "--restart", "on-failure:x", "busybox", "true")
     assert "invalid restart policy format: maximum retry count must be an integer" in (
         r.stderr.decode()

@@ -66,6 +66,11 @@ def container_flags() -> list[Flag]:
         ),
         Flag("name", "", "string", "Assign a name to the container"),
         Flag(
+            "rm",
+            "",
+            help="Automatically remove the container and its associated anonymous volumes when it exits",
+        ),
+        Flag(
             "pull",
             "",
             "string",
@@ -105,11 +110,6 @@ RUN = Command(
             help="Proxy received signals to the process (default true)",
             default=True,
         ),
-        Flag(
-            "rm",
-            "",
-            help="Automatically remove the container and its associated anonymous volumes when it exits",
-        ),
     ],
     min_args=1,
     interspersed=False,
@@ -126,6 +126,7 @@ CREATE = Command(
     interspersed=False,
     aliases=("freight container create", "freight create"),
 )
+CREATE.flags.sort(key=lambda f: f.long)
 
 
 def read_kv_file(path: str, from_env: bool) -> list[str]:

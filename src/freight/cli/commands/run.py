@@ -89,11 +89,23 @@ def create_container(session: Session, body: dict[str, Any], name: str | None, p
     return response["Id"]
 
 
+def _checked_body(command: str, opts: dict, args: list[str], detach: bool) -> dict:
+    """The create body; a flag combination it refuses is reported as docker does, with
+    the pointer to --help."""
+    try:
+        return create_body(opts, args[0], args[1:], detach)
+    except CliError as exc:
+        exc.message += f"\n\nRun 'freight {command} --help' for more information"
+        if exc.status is None:
+            exc.status = 125  # a refused flag combination is 125 for create too (docker 28)
+        raise
+
+
 def run_main(session: Session, argv: list[str]) -> int:
     opts, args = RUN.parse(argv)
     if opts["detach"] and opts["attach"]:
         raise CliError("Conflicting options: -a and -d")
-    body = create_body(opts, args[0], args[1:], opts["detach"])
+    body = _checked_body("run", opts, args, opts["detach"])
     if not opts["detach"]:
         check_tty(body["AttachStdin"], body["Tty"])
     try:
@@ -117,7 +129,7 @@ def run_main(session: Session, argv: list[str]) -> int:
 
 def create_main(session: Session, argv: list[str]) -> int:
     opts, args = CREATE.parse(argv)
-    body = create_body(opts, args[0], args[1:], detach=False)
+    body = _checked_body("create", opts, args, detach=False)
     try:
         cid = create_container(session, body, opts["name"], opts["pull"] or "missing")
     except ApiError as exc:
