@@ -294,9 +294,7 @@ def main(session: Session, argv: list[str]) -> int:
 
 
 def _live(session: Session, table: Table, fmt: str, names: list[str], show_all: bool) -> int:
-    terminal = sys.stdout.isatty()
-    if terminal:
-        session.out("\033[2J")
+    terminal = sys.stdout.isatty()  # docker 28 draws from the top without clearing first
     relisted = time.monotonic()
     try:
         while True:
