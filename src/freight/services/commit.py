@@ -8,8 +8,9 @@ comment. Order (crash safety): layer blob, snapshot, config and manifest
 blobs, then one metadata transaction; a kill before that leaves only
 unreferenced blobs and snapshots, swept at the next start.
 
-A running container is frozen (cgroup freezer) while its layer is written,
-as Docker pauses it, so the layer is one instant of its filesystem. With
+A running container is frozen (linux.freezer) while its layer is written,
+as Docker pauses it, so the layer is one instant of its filesystem; one the
+user paused is left as it is, before and after. With
 `pause=False` files may change under the writer: the tar is still well
 formed (each file's size is fixed by its header), its digest is of the bytes
 written and extraction checks it, and a file that shrinks or vanishes midway
