@@ -19,9 +19,11 @@ With --docker HOST (a running dockerd) the docker CLI is timed there too.
 
 Measured here (freight CLI, 2 cores shared with other work, so best of runs):
 before step layers were committed in place 4.2-5.4 / 0.3-0.4 / 4.2-4.5 s;
-after, on a quiet machine 4.2-6.6 / 0.21 / 2.76 s, under a load of 3 on the
-two cores 5.7 / 0.20 / 4.25 s. The one-change build is the COPY of the 50 MB
-(file creation in the overlay, bound by the disk's journal) plus five RUNs.
+after (best of 3) 2.22 / 0.19 / 1.85 s (medians 2.61 / 0.21 / 1.97), though
+with the disk busy (others' tests) 5.7 / 0.20 / 4.25 s: the one-change build
+is the COPY of the 50 MB (file creation, bound by the disk's journal) plus
+five RUNs. The docker CLI through the legacy API against freightd: 6.8 / 5.0 /
+10.0 s (it sends the 50 MB context as a tar every time; freightd unpacks it).
 """
 
 from __future__ import annotations
