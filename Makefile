@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := git busybox-static runc tini libseccomp2 mmdebstrap iproute2 procps python3-venv nftables skopeo umoci docker-registry apache2-utils chromium-headless-shell
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install apt venv demo test test-unit test-integration test-slow lint bench clean
+.PHONY: install apt venv demo test test-unit test-integration test-slow fuzz lint bench clean
 
 install: apt venv
 	$(PY) -m compileall -q src >/dev/null
@@ -47,6 +47,11 @@ test-unit:
 
 test-slow:
 	$(PY) -m pytest -q -m slow
+
+# Fresh random inputs for the fuzz tests (make test replays a fixed set); failures
+# are saved, shrunk, in tests/fuzz-corpus/ for every later run to replay.
+fuzz:
+	FREIGHT_FUZZ=explore $(PY) -m pytest -q tests/unit/fuzz
 
 bench:
 	$(PY) bench/run.py

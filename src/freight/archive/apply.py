@@ -262,6 +262,8 @@ class _Extractor:
             if not path.is_dir():
                 os.mkdir(path, 0o700)
         elif member.issym():
+            if not member.linkname:  # the kernel refuses it (ENOENT); say why
+                raise errors.InvalidArgument(f"symlink {member.name!r} has an empty target")
             os.symlink(member.linkname, path)
         elif member.islnk():
             os.link(self._hardlink_source(member), path, follow_symlinks=False)

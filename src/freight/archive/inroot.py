@@ -150,6 +150,14 @@ def _pack_dir_fd(tar: tarfile.TarFile, fd: int, arcname: str, owner: OwnerMap | 
 # extracting ------------------------------------------------------------------
 
 
+# An entry that can't be placed where it says (its parent is a dangling or looping
+# symlink, a file, an empty link target): the archive is at fault, a 400.
+_ENTRY_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EINVAL,
+     errno.ENAMETOOLONG, errno.ENOTEMPTY, errno.EXDEV, errno.EPERM}
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ExtractOptions:
     no_overwrite_dir_non_dir: bool = False
@@ -217,7 +225,14 @@ def extract(stream: BinaryIO, root_fd: int, dest: str, opts: ExtractOptions) -> 
                         confine.clean_name(member.linkname, member.name) or ".", opts.rename
                     )
                 path = posixpath.join(dest, relative)
-                _extract_member(tar, member, root_fd, dest, path, opts)
+                try:
+                    _extract_member(tar, member, root_fd, dest, path, opts)
+                except OSError as e:
+                    if e.errno not in _ENTRY_ERRNOS:
+                        raise  # EROFS, ENOSPC, ...: the destination's trouble, not the archive's
+                    raise errors.InvalidArgument(
+                        f"cannot extract {member.name!r}: {e.strerror}"
+                    ) from None
                 if member.isdir():
                     dir_times.append((path, member.mtime, member.mode))
         except tarfile.ReadError:

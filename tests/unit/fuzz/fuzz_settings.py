@@ -1,22 +1,30 @@
 """The hypothesis profile the fuzz tests share: the committed corpus and a time budget.
 
-Failing (and shrunk) examples are kept in tests/fuzz-corpus/, committed, so a
-crash found once is replayed on every run. The example budgets are sized so the
-whole of tests/unit/fuzz/ stays well under a minute on this machine.
+Two modes. In `make test` (the default) the runs have a fixed seed and the corpus
+is read-only: every run tries the same examples plus the committed ones, so CI
+is repeatable. `make fuzz` (FREIGHT_FUZZ=explore) draws fresh random examples,
+ten times as many, and saves what fails (shrunk) into tests/fuzz-corpus/: commit
+those, fix the bug, and every later run replays them. The example budgets keep
+tests/unit/fuzz/ well under a minute on this machine in the default mode.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from hypothesis import HealthCheck, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis import HealthCheck, seed, settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
 
 CORPUS = Path(__file__).resolve().parents[2] / "fuzz-corpus"
+EXPLORE = os.environ.get("FREIGHT_FUZZ") == "explore"
+_corpus = DirectoryBasedExampleDatabase(str(CORPUS))
 
 settings.register_profile(
     "freight-fuzz",
-    database=DirectoryBasedExampleDatabase(str(CORPUS)),
+    database=_corpus if EXPLORE else ReadOnlyDatabase(_corpus),
     deadline=None,
     max_examples=150,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -24,6 +32,12 @@ settings.register_profile(
 FUZZ = settings.get_profile("freight-fuzz")
 
 
-def fuzz(max_examples: int) -> settings:
-    """The shared profile with this test's example budget."""
-    return settings(FUZZ, max_examples=max_examples)
+def fuzz(max_examples: int) -> Callable[[Any], Any]:
+    """The shared profile with this test's example budget; a fixed seed unless exploring
+    (then ten times the budget)."""
+
+    def apply(test: Any) -> Any:
+        test = settings(FUZZ, max_examples=max_examples * (10 if EXPLORE else 1))(test)
+        return test if EXPLORE else seed(20261203)(test)
+
+    return apply
