@@ -15,8 +15,17 @@ of its own, as the tests do), bootstraps busybox, and reports:
    and memory as above, plus the machine's busy CPU %, which also holds the
    probes' own processes (exec shims, runtime), outside freightd.
 
-dockerd is not installed on the machine this was written on, so there is no
-side-by-side figure; the output says so. Everything made is removed at the end.
+With --docker-host unix:///path the same runs go to a dockerd that is already
+running (the freight CLI speaks to it as the docker CLI would), and the figures
+are dockerd's plus containerd's. The image is made there by `docker import` of
+the host's static busybox. Start that dockerd on its own data root, with
+`--bridge=none --iptables=false` so nothing of the host's network changes:
+
+    dockerd --data-root /tmp/d/root --exec-root /tmp/d/run -H unix:///tmp/d/docker.sock \
+        --pidfile /tmp/d/docker.pid --bridge=none --iptables=false --ip6tables=false &
+    python bench/lifecycle.py --docker-host unix:///tmp/d/docker.sock
+
+Everything made is removed at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +59,45 @@ def cli(d, *args: str, timeout: float = 120) -> str:
     if done.returncode != 0:
         raise SystemExit(f"freight {' '.join(args)} failed: {done.stderr.decode()}")
     return done.stdout.decode()
+
+
+@dataclass
+class Dockerd:
+    """A dockerd already running, reached on `host`; measured with its containerd."""
+
+    host: str
+    pids: list[int] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host}
+
+    def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "-H", self.host, *args], capture_output=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def pids_of(name: str) -> list[int]:
+    found = subprocess.run(["pidof", name], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
+def import_busybox(d: Dockerd) -> None:
+    """busybox:latest in dockerd, from the host's static busybox (no registry here)."""
+    import io
+    import tarfile
+
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        tar.add("/bin/busybox", "bin/busybox")
+        for applet in ("sh", "sleep", "true"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+    done = subprocess.run(["docker", "-H", d.host, "import", "-", "busybox:latest"],
+                          input=data.getvalue(), capture_output=True)  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"docker import failed: {done.stderr.decode()}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -76,21 +125,29 @@ def memory_of(pid: int) -> tuple[float, float]:
 
 
 class Window:
-    """freightd's CPU and peak memory, and the machine's busy share, over a stretch of time."""
+    """The engine's CPU and peak memory (summed over its processes: freightd, or
+    dockerd + containerd), and the machine's busy share, over a stretch of time."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p) for p in self.pids)
+
+    def memory(self) -> tuple[float, float]:
+        both = [memory_of(p) for p in self.pids]
+        return sum(r for r, _ in both), sum(p for _, p in both)
 
     def measure(self, seconds: float) -> dict[str, float]:
-        cpu0, (busy0, total0) = cpu_seconds(self.pid), machine_busy()
+        cpu0, (busy0, total0) = self.cpu(), machine_busy()
         peak_rss = peak_pss = 0.0
         start = time.monotonic()
         while time.monotonic() - start < seconds:
-            rss, pss = memory_of(self.pid)
+            rss, pss = self.memory()
             peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             time.sleep(1.0)
         elapsed = time.monotonic() - start
-        cpu = cpu_seconds(self.pid) - cpu0
+        cpu = self.cpu() - cpu0
         busy1, total1 = machine_busy()
         return {
             "seconds": elapsed,
@@ -102,9 +159,12 @@ class Window:
         }
 
 
+ENGINE = "freightd"  # or "dockerd+containerd" with --docker-host
+
+
 def report(label: str, m: dict[str, float]) -> None:
     print(
-        f"{label:<44} freightd CPU {m['cpu_s']:6.2f} s ({m['cpu_pct']:5.1f}% of a core)   "
+        f"{label:<44} {ENGINE} CPU {m['cpu_s']:6.2f} s ({m['cpu_pct']:5.1f}% of a core)   "
         f"RSS {m['rss_mib']:6.1f} MiB   PSS {m['pss_mib']:6.1f} MiB   "
         f"machine busy {m['machine_busy_pct']:5.1f}%"
     )
@@ -130,7 +190,7 @@ class StatsStream(threading.Thread):
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(self.sock_path)
             s.sendall(
-                f"GET /v1.45/containers/{self.cid}/stats HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                f"GET /containers/{self.cid}/stats HTTP/1.1\r\nHost: x\r\n\r\n".encode()
             )
             s.settimeout(1.0)
             buf = b""
@@ -199,28 +259,48 @@ def main() -> int:
     parser.add_argument("--health-containers", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--skip-health", action="store_true")
+    parser.add_argument("--docker-host", help="measure this running dockerd instead")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (namespaces, cgroups, overlayfs)")
+    if args.docker_host:
+        return measure_dockerd(args)
     tag = secrets.token_hex(3)
     root, cgroup_parent = Path(f"/tmp/freight-bench-life-{tag}"), f"freight-bench-life-{tag}"
     root.mkdir()
     d = start_daemon(root, cgroup_parent)
     try:
         cli(d, "image", "bootstrap", "busybox", timeout=300)
-        window = Window(d.proc.pid)
-        rss, pss = memory_of(d.proc.pid)
-        print(f"{'freightd idle, no containers':<44} RSS {rss:6.1f} MiB   PSS {pss:6.1f} MiB")
-        stats_phase(d, args, window)
-        if not args.skip_health:
-            health_phase(d, args, window)
-        print("dockerd: not installed on this machine, no side-by-side figures")
+        phases(d, args, Window([d.proc.pid]))
     finally:
         try:
             remove_all_containers(d)
         finally:
             stop_daemon(d)
             cleanup_leftovers(root, cgroup_parent)
+    return 0
+
+
+def phases(d, args: argparse.Namespace, window: Window) -> None:
+    rss, pss = window.memory()
+    print(f"{ENGINE + ' idle, no containers':<44} RSS {rss:6.1f} MiB   PSS {pss:6.1f} MiB")
+    stats_phase(d, args, window)
+    if not args.skip_health:
+        health_phase(d, args, window)
+
+
+def measure_dockerd(args: argparse.Namespace) -> int:
+    global ENGINE
+    ENGINE = "dockerd+containerd"
+    d = Dockerd(args.docker_host, pids_of("dockerd") + pids_of("containerd"))
+    if len(d.pids) < 2:
+        raise SystemExit(f"needs one running dockerd and its containerd (pidof found: {d.pids})")
+    import_busybox(d)
+    try:
+        phases(d, args, Window(d.pids))
+    finally:
+        remove_all_containers(d)
+        d.docker("rmi", "busybox:latest")
     return 0
 
 

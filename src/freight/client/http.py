@@ -408,10 +408,12 @@ class EngineClient:
         self.tls = tls if self.family == "tcp" else None
         self._ssl_context: Any = None
         self.user_agent = "freight-cli/0.1.0"
+        # As the docker CLI: DOCKER_API_VERSION pins it; an older daemon's refusal lowers it.
+        self.api_version = os.environ.get("DOCKER_API_VERSION") or API_VERSION
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         if not path.startswith("/_ping"):
-            path = f"/v{API_VERSION}{path}"
+            path = f"/v{self.api_version}{path}"
         query = _encode_query(params) if params else ""
         return f"{path}?{query}" if query else path
 
@@ -516,9 +518,22 @@ class EngineClient:
         return f"{name}:{port}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> Response:
-        """Send a request and return its response; non-2xx raises ApiError."""
+        """Send a request and return its response; non-2xx raises ApiError.
+
+        A daemon older than API 1.45 (dockerd 20.10 serves 1.41) refuses the
+        version: the request is sent again at the version it names, and later
+        requests keep that version (a streamed body can't be sent twice)."""
         sock, reader = self.send(method, path, **kwargs)
-        return check(Response(sock, reader, method))
+        try:
+            return check(Response(sock, reader, method))
+        except ApiError as exc:
+            older = _older_version(exc)
+            data = kwargs.get("data")
+            if older is None or not (data is None or isinstance(data, (bytes, bytearray))):
+                raise
+            self.api_version = older
+            sock, reader = self.send(method, path, **kwargs)
+            return check(Response(sock, reader, method))
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params).json()
@@ -539,6 +554,18 @@ class EngineClient:
             sock.close()
             raise ProtocolError(f"unable to upgrade to tcp, received {response.status}")
         return Hijacked(sock, reader.take_buffer())
+
+
+_TOO_NEW = "is too new. Maximum supported API version is "
+
+
+def _older_version(exc: ApiError) -> str | None:
+    """The version an older daemon says it serves, from dockerd's refusal."""
+    if exc.status != 400 or _TOO_NEW not in exc.message:
+        return None
+    version = exc.message.split(_TOO_NEW, 1)[1].strip().rstrip(".")
+    major, _, minor = version.partition(".")
+    return version if major.isdigit() and minor.isdigit() else None
 
 
 def check(response: Response) -> Response:

@@ -149,3 +149,29 @@ def test_hijack_error_status(daemon):
     )
     with pytest.raises(ApiError, match="container is paused"):
         EngineClient(daemon.host).hijack("POST", "/containers/x/attach")
+
+
+def test_an_older_daemon_gets_the_version_it_serves(daemon, monkeypatch):
+    """dockerd 20.10 serves API 1.41 and refuses /v1.45 with a 400 naming its maximum:
+    the request goes again at 1.41, and so do the next ones (as the docker CLI
+    negotiates). DOCKER_API_VERSION pins the version from the start."""
+
+    def version(req, s):
+        if req.path.startswith("/v1.45/"):
+            message = "client version 1.45 is too new. Maximum supported API version is 1.41"
+            respond_json(s, 400, {"message": message})
+        else:
+            respond_json(s, 200, {"Version": "20.10.24"})
+
+    daemon.route("GET", "/version", version)
+    client = EngineClient(daemon.host)
+    assert client.get_json("/version") == {"Version": "20.10.24"}
+    assert client.get_json("/version") == {"Version": "20.10.24"}
+    assert [r.path for r in daemon.requests] == [
+        "/v1.45/version",
+        "/v1.41/version",
+        "/v1.41/version",
+    ]
+    monkeypatch.setenv("DOCKER_API_VERSION", "1.40")
+    assert EngineClient(daemon.host).get_json("/version") == {"Version": "20.10.24"}
+    assert daemon.requests[-1].path == "/v1.40/version"
