@@ -92,7 +92,11 @@ def start_daemon(root: Path, cgroup_parent: str, *extra: str) -> Freightd:
     with open(log, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
     d = Freightd(root, f"unix://{sock}", proc, cgroup_parent, log)
-    wait_for_ping(d)
+    try:
+        wait_for_ping(d)
+    except BaseException:
+        stop_daemon(d)  # a daemon that never answered must not outlive the test
+        raise
     return d
 
 
@@ -164,11 +168,23 @@ def cleanup_leftovers(root: Path, cgroup_parent: str) -> None:
                 _kill_cgroup(child)
                 _rmdir(child)
         _rmdir(parent)
+    _stop_forkserver(root / "run" / "shim-forkserver.pid")  # a daemon that died leaves it
     mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
     for target in sorted((m for m in mounts if m.startswith(str(root))), key=len, reverse=True):
         subprocess.run(["umount", "-l", target], check=False)
     shutil.rmtree(root, ignore_errors=True)
     remove_network_leftovers(cgroup_parent)
+
+
+def _stop_forkserver(pid_file: Path) -> None:
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return
+    if b"freight.shim.forkserver" in cmdline and str(pid_file.parent).encode() in cmdline:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _kill_cgroup(path: Path) -> None:
@@ -199,7 +215,11 @@ def freightd(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[
     root = Path(f"/tmp/freight-test-{run_id}")
     root.mkdir(parents=True)
     cgroup_parent = f"freight-test-{run_id}"
-    d = start_daemon(root, cgroup_parent)
+    try:
+        d = start_daemon(root, cgroup_parent)
+    except BaseException:
+        cleanup_leftovers(root, cgroup_parent)
+        raise
     try:
         result = d.cli("image", "bootstrap", "busybox", timeout=120)
         assert result.returncode == 0, result.stderr.decode() + d.log_tail()
