@@ -26,6 +26,15 @@ the host's static busybox. Start that dockerd on its own data root, with
     python bench/lifecycle.py --docker-host unix:///tmp/d/docker.sock
 
 Everything made is removed at the end.
+
+Measured on the 2-core VM (2026-12-03, 30 s windows; dockerd 20.10.24 with its
+containerd, --bridge=none; freightd with its default bridge network):
+
+                                   freightd                 dockerd+containerd
+    idle, no containers            PSS  48 MiB              PSS 109 MiB
+    50 running, idle               0.00 s CPU, PSS  50 MiB  0.05 s, PSS 130 MiB
+    50 running, 50 stats streams   0.97 s (3.2%), PSS 50    3.78 s (12.5%), PSS 145
+    100 running, 1 s healthchecks  7.68 s (25.4%), PSS 55   8.88 s (28.7%), PSS 226
 """
 
 from __future__ import annotations
@@ -189,9 +198,7 @@ class StatsStream(threading.Thread):
     def run(self) -> None:
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(self.sock_path)
-            s.sendall(
-                f"GET /containers/{self.cid}/stats HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-            )
+            s.sendall(f"GET /containers/{self.cid}/stats HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             s.settimeout(1.0)
             buf = b""
             while not self.stop.is_set():
