@@ -117,6 +117,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--size", type=int, default=50, help="context size in MB")
     parser.add_argument("--docker", help="a real dockerd to compare with (its -H)")
+    parser.add_argument(
+        "--buildkit-cli",
+        help="with --docker: a docker CLI with BuildKit built in (Debian's docker.io 20.10 "
+        "/usr/bin/docker) to time DOCKER_BUILDKIT=1 builds on that dockerd too",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs; the best is reported")
     parser.add_argument(
         "--freight-only", action="store_true", help="skip the docker CLI builds against freightd"
@@ -166,6 +171,21 @@ def main() -> None:
                         ["docker", "builder", "prune", "-a", "-f"],
                         project,
                         real,
+                    ),
+                )
+            if args.docker and args.buildkit_cli:
+                kit = {**os.environ, "DOCKER_HOST": args.docker, "DOCKER_BUILDKIT": "1"}
+                cli = args.buildkit_cli
+                report(
+                    "BuildKit (dockerd)",
+                    repeated(
+                        args.repeat,
+                        # --network none: BuildKit's RUN needs dockerd's bridge otherwise,
+                        # and the comparison dockerd runs with --bridge=none.
+                        [cli, "build", "-q", "--network", "none", "-t", tag, str(project)],
+                        [cli, "builder", "prune", "-a", "-f"],
+                        project,
+                        kit,
                     ),
                 )
             print(
