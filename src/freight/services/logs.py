@@ -43,6 +43,9 @@ class LogEntry:
     attrs: tuple[tuple[str, str], ...] = ()  # sorted (key, value): what --details shows
 
 
+_SLACK_S = 1e-6
+
+
 @dataclass(frozen=True)
 class LogQuery:
     stdout: bool = True
@@ -59,11 +62,12 @@ class LogQuery:
             return False
         if self.since or self.until:
             t = parse_rfc3339(entry.time)
-            # entry times are parsed to microseconds: compare at that resolution, so an
-            # entry at exactly --since is included, as in dockerd
-            if self.since and t < int(self.since * 1e6) / 1e6 - 1e-7:
+            # Entry times parse to microseconds and --since/--until arrive as float
+            # seconds: a microsecond of slack keeps an entry at exactly either bound
+            # in, as dockerd does (a batch of lines written at one instant shares it).
+            if self.since and t < self.since - _SLACK_S:
                 return False
-            if self.until and t > self.until:
+            if self.until and t > self.until + _SLACK_S:
                 return False
         return True
 
