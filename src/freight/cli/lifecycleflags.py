@@ -11,21 +11,12 @@ from __future__ import annotations
 
 from freight.cli.flags import Flag
 from freight.cli.session import CliError
+from freight.dockerapi.goduration import parse_ns as go_duration_ns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
 _DURATION_FLAGS = (
     ("health_interval", "Interval", "--health-interval"),
     ("health_timeout", "Timeout", "--health-timeout"),
@@ -33,40 +24,6 @@ _DURATION_FLAGS = (
     ("health_start_interval", "StartInterval", "--health-start-interval"),
 )
 ON_FAILURE = ("none", "kill", "restart", "stop")
-
-
-def go_duration_ns(text: str) -> int:
-    """Go's time.ParseDuration in nanoseconds; ValueError with Go's message."""
-    quoted = f'"{text}"'
-    rest = text
-    sign = 1
-    if rest[:1] in ("-", "+"):
-        sign = -1 if rest[0] == "-" else 1
-        rest = rest[1:]
-    if rest == "0":
-        return 0
-    if not rest:
-        raise ValueError(f"time: invalid duration {quoted}")
-    total = 0.0
-    while rest:
-        number, rest = _take(rest, "0123456789.")
-        if not number or number == "." or number.count(".") > 1:
-            raise ValueError(f"time: invalid duration {quoted}")
-        unit, rest = _take(rest, None)
-        if not unit:
-            raise ValueError(f"time: missing unit in duration {quoted}")
-        if unit not in _UNITS_NS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration {quoted}')
-        total += float(number) * _UNITS_NS[unit]
-    return sign * int(round(total))
-
-
-def _take(text: str, chars: str | None) -> tuple[str, str]:
-    """The leading run of `chars` (None: of anything but digits and '.')."""
-    i = 0
-    while i < len(text) and ((text[i] in chars) if chars else (text[i] not in "0123456789.")):
-        i += 1
-    return text[:i], text[i:]
 
 
 def _on_failure(text: str) -> str:

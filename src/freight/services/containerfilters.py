@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from freight.dockerapi import goduration
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.services.model import Container
 
@@ -345,29 +346,12 @@ def _rfc3339_seconds(text: str) -> float:
 
 # timestamps -------------------------------------------------------------------------
 
-_DURATION_UNITS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}  # fmt: skip
-_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _ZONE = re.compile(r"(Z|z|[+-]\d\d:\d\d)$")
 
 
 def go_duration(text: str) -> float | None:
     """Go's time.ParseDuration ("1h30m", "1.5h", "300ms", "-2m") in seconds; None if not one."""
-    body = text.lstrip("+-")
-    sign = -1.0 if text.startswith("-") else 1.0
-    if not body:
-        return None
-    if body == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    while pos < len(body):
-        m = _DURATION.match(body, pos)
-        if m is None:
-            return None
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    return sign * total
+    return goduration.seconds_or_none(text)
 
 
 def timestamp(value: str, now: float) -> float:
