@@ -30,6 +30,7 @@ from freight import errors
 from freight.archive import confine
 from freight.archive.compression import (
     Compression,
+    Counting,
     Readable,
     decompressed,
     decompression_errors,
@@ -83,23 +84,10 @@ class _StrictTarInfo(tarfile.TarInfo):
             raise _Corrupt(str(e)) from None
 
 
-class _Counted:
-    """The compressed stream, counting what was read (for the expansion ratio)."""
-
-    def __init__(self, stream: BinaryIO | Readable) -> None:
-        self._stream = stream
-        self.count = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._stream.read(size)
-        self.count += len(data)
-        return data
-
-
 class _Source:
     """The decompressed tar stream: hashed (diff id), counted, bounded."""
 
-    def __init__(self, reader: Readable, max_size: int, compressed: _Counted | None = None):
+    def __init__(self, reader: Readable, max_size: int, compressed: Counting | None = None):
         self._reader = reader
         self._max_size = max_size
         self._compressed = compressed
@@ -154,7 +142,7 @@ def apply_layer(
     """
     if privileged is None:
         privileged = os.geteuid() == 0
-    counted = _Counted(stream)
+    counted = Counting(stream)
     kind, reader = decompressed(counted)
     source = _Source(reader, max_size, None if kind is Compression.PLAIN else counted)
     extractor = _Extractor(Path(target), whiteouts, privileged, max_entries)

@@ -124,7 +124,7 @@ class Bounded:
         max_ratio: int = 2000,
         grace: int = 256 << 20,
     ) -> None:
-        self._counted = _Counting(stream)
+        self._counted = Counting(stream)
         kind, self._plain = decompressed(self._counted)
         self._compressed = kind is not Compression.PLAIN
         self._what, self._max_size, self._max_ratio, self._grace = what, max_size, max_ratio, grace
@@ -150,7 +150,9 @@ class Bounded:
         return data
 
 
-class _Counting:
+class Counting:
+    """A stream, counting the bytes read from it (the compressed side of a ratio)."""
+
     def __init__(self, stream: BinaryIO | Readable) -> None:
         self._stream = stream
         self.count = 0
